@@ -1,0 +1,100 @@
+"""Data sources: where a dataset's recording files come from.
+
+A data source turns validated suite parameters into a list of HDF5 recording files in the
+brainsets layout (``bench.data.recording``). Built-ins: ``brainsets`` / ``hdf5`` (a folder of
+prepared files), ``simulator`` (``bench.data.simulator``) and ``import`` (``bench.data.importer``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from bench.errors import DataError
+from bench.registry import data_sources
+
+
+def default_cache_dir() -> Path:
+    """Where generated / imported files live: $BENCH_CACHE_DIR, else ~/.cache/neural-bench."""
+    env = os.environ.get("BENCH_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "neural-bench"
+
+
+def params_key(payload: dict) -> str:
+    """Short stable hash of a JSON-able dict, used to key cached files by their parameters."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class SourceParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSource:
+    """Base class. Subclasses set ``Params`` and implement ``materialize``."""
+
+    Params: ClassVar[type[SourceParams]] = SourceParams
+    registry_name: ClassVar[str] = ""
+
+    def __init__(self, params: SourceParams, cache_dir: Path | None = None, base_dir: Path | None = None):
+        self.params = params
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.base_dir = Path(base_dir) if base_dir else Path.cwd()
+
+    def resolve(self, path: str | Path) -> Path:
+        """Paths in a suite are relative to the suite file's folder; ~ is expanded."""
+        p = Path(os.path.expanduser(str(path)))
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    def materialize(self, progress: bool = True) -> list[Path]:
+        """Create the files if needed and return them, sorted."""
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"source": self.registry_name, **self.params.model_dump(mode="json")}
+
+
+class FolderParams(SourceParams):
+    path: str
+    pattern: str = "*.h5"
+    sessions: list[str] | None = None  # restrict to these file stems / session ids
+
+
+@data_sources.register("hdf5")
+class FolderSource(DataSource):
+    """A folder of HDF5 recordings in the brainsets layout (e.g. a brainsets processed folder).
+
+    Point ``path`` at ``<processed_dir>/perich_miller_population_2018`` after running
+    ``brainsets prepare perich_miller_population_2018`` on a connected machine.
+    """
+
+    Params = FolderParams
+
+    def materialize(self, progress: bool = True) -> list[Path]:
+        folder = self.resolve(self.params.path)
+        if not folder.is_dir():
+            raise DataError(
+                f"Data folder {folder} does not exist (data source '{self.registry_name}', field 'path'). "
+                "Point it at a folder of brainsets / temporaldata HDF5 files."
+            )
+        files = sorted(folder.glob(self.params.pattern))
+        if self.params.sessions:
+            wanted = set(self.params.sessions)
+            files = [f for f in files if f.stem in wanted]
+            missing = wanted - {f.stem for f in files}
+            if missing:
+                raise DataError(f"Data folder {folder} has no recordings named {sorted(missing)}.")
+        if not files:
+            raise DataError(
+                f"Data folder {folder} holds no files matching '{self.params.pattern}'; expected "
+                "one HDF5 file per recording."
+            )
+        return files
+
+
+data_sources.register("brainsets")(type("BrainsetsSource", (FolderSource,), {"__doc__": FolderSource.__doc__}))
