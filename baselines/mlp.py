@@ -1,0 +1,90 @@
+"""MLP on lagged binned counts: the feed-forward nonlinear baseline."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from bench.data.views import lagged
+from bench.models.base import SpikeChunk
+from bench.models.binned import (
+    BinnedParams,
+    LagBuffer,
+    check_bin_divides_chunk,
+    chunk_counts,
+    query_bins,
+    segment_counts,
+    unit_stats,
+)
+from bench.models.torch_decoder import TorchDecoder
+from bench.registry import models
+from bench.tasks.base import Segment, TaskData, TaskKind
+
+
+class MLPParams(BinnedParams):
+    n_lags: int = Field(10, ge=0)
+    hidden: int = Field(256, ge=1)
+    layers: int = Field(2, ge=1)
+    dropout: float = Field(0.2, ge=0, lt=1)
+
+
+class MLPNet(nn.Module):
+    def __init__(self, n_inputs: int, hidden: int, layers: int, dropout: float, n_out: int, mean, std):
+        super().__init__()
+        self.register_buffer("in_mean", torch.as_tensor(mean))
+        self.register_buffer("in_std", torch.as_tensor(std))
+        blocks, width = [], n_inputs
+        for _ in range(layers):
+            blocks += [nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout)]
+            width = hidden
+        self.body = nn.Sequential(*blocks)
+        self.head = nn.Linear(width, n_out)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body((feats - self.in_mean) / self.in_std))
+
+
+@models.register("mlp")
+class MLPDecoder(TorchDecoder):
+    Params = MLPParams
+    supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
+
+    @property
+    def bin_s(self) -> float:
+        return self.params.bin_ms / 1000.0
+
+    def check_chunk(self, chunk_s: float) -> None:
+        check_bin_divides_chunk(self.registry_name, self.params.bin_ms, chunk_s)
+
+    def build(self, sessions: Sequence[TaskData]) -> nn.Module:
+        self.check_chunk(sessions[0].chunk_s)
+        self.n_units = sessions[0].recording.n_units
+        mean, std = unit_stats(sessions, self.bin_s)
+        reps = self.params.n_lags + 1
+        p = self.params
+        return MLPNet(self.n_units * reps, p.hidden, p.layers, p.dropout, self.spec.dim, np.tile(mean, reps), np.tile(std, reps))
+
+    def encode(self, seg: Segment) -> dict[str, np.ndarray]:
+        return {
+            "feats": lagged(segment_counts(seg, self.bin_s), self.params.n_lags),
+            "query_bin": query_bins(seg.start, seg.query_times, self.bin_s),
+        }
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        idx = batch["query_bin"]
+        feats = torch.gather(batch["feats"], 1, idx.unsqueeze(-1).expand(-1, -1, batch["feats"].shape[-1]))
+        return self.module(feats)
+
+    def reset(self, recording) -> None:
+        self._lags = LagBuffer(self.n_units, self.params.n_lags)
+
+    @torch.inference_mode()
+    def step(self, chunk: SpikeChunk) -> np.ndarray:
+        feats = self._lags.features(chunk_counts(chunk, self.n_units, self.bin_s))
+        idx = query_bins(chunk.start, chunk.query_times, self.bin_s)
+        out = self.module(torch.from_numpy(feats[idx]).to(self.device))
+        return self.denormalise(out.cpu().numpy())

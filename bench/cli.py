@@ -1,0 +1,137 @@
+"""Command line: ``python -m bench {run,validate,list,report,simstats,import}``.
+
+User mistakes (BenchError) print one paragraph and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+
+
+def _cmd_run(args) -> None:
+    from bench.suite.runner import run_suite
+
+    run_suite(args.suite, results_dir=args.results_dir, cache_dir=args.cache_dir,
+              progress=not args.no_progress, only_models=args.models)
+
+
+def _cmd_validate(args) -> None:
+    from bench.suite.runner import plan_runs
+    from bench.suite.loader import load_suite
+
+    suite = load_suite(args.suite)
+    runs = plan_runs(suite)
+    s = suite.spec
+    print(f"{args.suite}: valid. {len(s.models)} models x {len(s.datasets)} datasets x {len(s.seeds)} seeds = {len(runs)} runs.")
+
+
+def _cmd_list(args) -> None:
+    from bench import registry
+
+    print("Models:")
+    for name, cls in registry.models.items():
+        kinds = ", ".join(sorted(k.value for k in cls.supported_kinds))
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"  {name:<16} [{kinds}] {doc}")
+    print("Tasks:")
+    for name, cls in registry.tasks.items():
+        print(f"  {name:<16} [{cls.kind.value}, metric {cls.primary_metric}] {(cls.__doc__ or '').strip().splitlines()[0]}")
+    print("Data sources:")
+    for name, cls in registry.data_sources.items():
+        print(f"  {name:<16} {(cls.__doc__ or '').strip().splitlines()[0]}")
+
+
+def _cmd_report(args) -> None:
+    from bench.results.records import load_records
+    from bench.results.tables import build_report
+    from bench.suite.loader import load_suite
+    from bench.suite.runner import plan_runs
+    from bench.results.records import record_name
+
+    suite = load_suite(args.suite)
+    suite_dir = Path(args.results_dir) / suite.spec.name
+    wanted = {r.name for r in plan_runs(suite)}
+    records = [r for r in load_records(suite_dir)
+               if record_name(r["label"], r["dataset"], r["seed"], r["config_hash"]) in wanted]
+    if not records:
+        raise BenchError(f"No records for suite '{suite.spec.name}' under {suite_dir}; run it first with `python -m bench run {args.suite}`.")
+    for p in build_report(suite_dir, records, suite):
+        print(f"wrote {p}")
+    print((suite_dir / "table.md").read_text())
+
+
+def _cmd_simstats(args) -> None:
+    from bench.data.simstats import compare_with_real, format_report
+
+    real = Path(args.realdata)
+    df = compare_with_real(real, preset=args.preset, cache_dir=args.cache_dir)
+    print(format_report(df))
+    if not real.is_dir():
+        print(f"\n(real data folder {real} not found: only the simulator rows are shown)")
+
+
+def _cmd_import(args) -> None:
+    import yaml
+
+    from bench.data.importer import import_from_spec
+
+    spec_path = Path(args.spec)
+    if not spec_path.is_file():
+        raise BenchError(f"Import spec {spec_path} does not exist.")
+    spec = yaml.safe_load(spec_path.read_text())
+    for p in import_from_spec(spec, Path(args.out)):
+        print(f"wrote {p}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a suite (resumes: completed records are skipped)")
+    p.add_argument("suite")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--cache-dir", type=Path, default=None, help="where generated/imported data go")
+    p.add_argument("--models", nargs="+", default=None, help="only these model labels")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("validate", help="validate a suite file without running it")
+    p.add_argument("suite")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("list", help="list registered models, tasks and data sources")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("report", help="rebuild a suite's tables and figures from its records")
+    p.add_argument("suite")
+    p.add_argument("--results-dir", default="results")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("simstats", help="compare simulator statistics with real recordings")
+    p.add_argument("--realdata", default=str(Path(__file__).resolve().parents[2] / "shared" / "realdata"))
+    p.add_argument("--preset", default="c_co_2016")
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.set_defaults(func=_cmd_simstats)
+
+    p = sub.add_parser("import", help="import array files (.npz/.mat/.csv) into brainsets-format HDF5")
+    p.add_argument("spec", help="YAML file describing the arrays (see docs/import_schema.md)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=_cmd_import)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: completed runs are saved; rerun the same command to resume.", file=sys.stderr)
+        return 130
+    return 0

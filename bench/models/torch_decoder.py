@@ -1,0 +1,150 @@
+"""Shared plumbing for torch decoders: examples, padding, target scaling, fit and predict.
+
+A subclass provides ``build`` (the nn.Module for the task's sessions), ``encode`` (one segment ->
+a dict of numpy arrays, first axis padded when batched), and ``forward`` (a padded batch ->
+outputs at the queries, shape (B, Q, D)). Training itself is ``bench.training.loop.train_loop``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Sequence
+
+import numpy as np
+import torch
+
+from bench.models.base import Decoder
+from bench.tasks.base import OutputSpec, Segment, TaskData, TaskKind
+from bench.training.config import TrainConfig
+from bench.training.losses import task_loss
+from bench.training.loop import seed_everything, train_loop
+
+
+def pad_collate(examples: list[dict]) -> dict[str, torch.Tensor]:
+    """Stack dicts of arrays, zero-padding each key along its first axis."""
+    out = {}
+    for key in examples[0]:
+        arrays = [np.asarray(e[key]) for e in examples]
+        if arrays[0].ndim == 0:
+            out[key] = torch.as_tensor(np.stack(arrays))
+            continue
+        n = max(a.shape[0] for a in arrays)
+        padded = np.zeros((len(arrays), n) + arrays[0].shape[1:], dtype=arrays[0].dtype)
+        for i, a in enumerate(arrays):
+            padded[i, : a.shape[0]] = a
+        out[key] = torch.as_tensor(padded)
+    return out
+
+
+def window_segments(segments: Sequence[Segment], window_s: float | None, step_s: float | None, chunk_s: float) -> list[Segment]:
+    """Crop segments into training windows on the chunk grid (None = whole segments)."""
+    if window_s is None:
+        return list(segments)
+    step_s = step_s or window_s / 2
+    n_win = max(1, int(round(window_s / chunk_s)))
+    n_step = max(1, int(round(step_s / chunk_s)))
+    out = []
+    for seg in segments:
+        n_chunks = int(round(seg.duration / chunk_s))
+        starts = list(range(0, max(1, n_chunks - n_win + 1), n_step))
+        for i0 in starts:
+            s = seg.start + i0 * chunk_s
+            e = min(seg.end, s + n_win * chunk_s)
+            m = (seg.query_times >= s) & (seg.query_times < e)
+            if not m.any():
+                continue
+            out.append(
+                Segment(seg.recording, s, e, seg.query_times[m], seg.targets[m], seg.weights[m], seg.eval_mask[m])
+            )
+    return out
+
+
+class TorchDecoder(Decoder):
+    """Base for decoders trained with the shared loop."""
+
+    # parameter-name prefixes excluded from n_parameters (per-unit / per-session tables)
+    embedding_prefixes: ClassVar[tuple[str, ...]] = ()
+
+    module: torch.nn.Module
+    spec: OutputSpec
+    chunk_s: float
+
+    # ---------------------------------------------------------------- to implement
+    def build(self, sessions: Sequence[TaskData]) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def encode(self, segment: Segment) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- shared
+    def _example(self, seg: Segment) -> dict[str, np.ndarray]:
+        ex = self.encode(seg)
+        targets = seg.targets
+        if self.spec.kind == TaskKind.regression:
+            targets = ((targets - self.target_mean) / self.target_std).astype(np.float32)
+        ex["targets"] = targets
+        ex["weights"] = seg.weights.astype(np.float32)
+        return ex
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return task_loss(self.spec.kind, self.forward(batch), batch["targets"], batch["weights"])
+
+    def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
+        seed_everything(self.seed)
+        self.spec = sessions[0].spec
+        self.chunk_s = sessions[0].chunk_s
+        train_segments = [s for d in sessions for s in d.segments("train")]
+        valid_segments = [s for d in sessions for s in d.segments("valid")] or train_segments
+        if self.spec.kind == TaskKind.regression:
+            y = np.concatenate([s.targets for s in train_segments])
+            self.target_mean = y.mean(axis=0).astype(np.float32)
+            self.target_std = (y.std(axis=0) + 1e-6).astype(np.float32)
+        self.train_config = train
+        self.module = self.build(sessions)
+        windows = window_segments(train_segments, train.window_s, train.window_step_s, self.chunk_s)
+        examples = [self._example(w) for w in windows]
+        valid_examples = [self._example(s) for s in valid_segments]
+        valid_batch = pad_collate(valid_examples)
+
+        def valid_loss() -> float:
+            from bench.training.loop import to_device
+
+            return float(self._loss(to_device(valid_batch, self.device)))
+
+        report = train_loop(
+            self.module, examples, pad_collate, self._loss, valid_loss, train,
+            seed=self.seed, device=self.device, progress=progress, desc=f"{self.registry_name}",
+        )
+        return report.to_dict()
+
+    def to(self, device: str) -> bool:
+        self.module.to(device)
+        self.device = device
+        return True
+
+    def denormalise(self, out: np.ndarray) -> np.ndarray:
+        if self.spec.kind == TaskKind.regression:
+            return out * self.target_std + self.target_mean
+        return out
+
+    @torch.no_grad()
+    def predict(self, segments: Sequence[Segment], batch_size: int = 32) -> list[np.ndarray]:
+        self.module.eval()
+        results: list[np.ndarray] = []
+        for i in range(0, len(segments), batch_size):
+            part = segments[i : i + batch_size]
+            batch = pad_collate([self.encode(s) for s in part])
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            out = self.forward(batch).float().cpu().numpy()
+            for j, seg in enumerate(part):
+                results.append(self.denormalise(out[j, : seg.query_times.size]))
+        return results
+
+    def n_parameters(self) -> int:
+        return sum(
+            p.numel()
+            for name, p in self.module.named_parameters()
+            if not any(name.startswith(prefix) for prefix in self.embedding_prefixes)
+        )

@@ -1,0 +1,58 @@
+"""Figures from the summary frame: metric per dataset, and accuracy against per-chunk latency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+
+def plot_summary(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    sns.set_theme(style="whitegrid", context="paper")
+    paths = []
+    models = list(df["model"].cat.categories)
+    datasets = [d for d in df["dataset"].cat.categories if d in set(df["dataset"])]
+    palette = dict(zip(models, sns.color_palette("tab10", len(models))))
+
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(datasets) * max(1, len(models)) / 3, 3.2))
+    width = 0.8 / max(1, len(models))
+    for i, model in enumerate(models):
+        sub = df[df["model"] == model].set_index("dataset")
+        xs = [j + (i - (len(models) - 1) / 2) * width for j, d in enumerate(datasets) if d in sub.index]
+        ys = [sub.loc[d, "mean"] for d in datasets if d in sub.index]
+        es = [sub.loc[d, "sd"] for d in datasets if d in sub.index]
+        ax.bar(xs, ys, width, yerr=es, label=model, color=palette[model], capsize=2)
+    ax.set_xticks(range(len(datasets)), datasets, rotation=20)
+    metrics = sorted(set(df["metric"]))
+    ax.set_ylabel(" / ".join(metrics) + " (mean ± SD over sessions)")
+    lo = float(np.nanmin(df["mean"] - df["sd"]))
+    ax.set_ylim(min(0.0, lo), 1.0)
+    ax.legend(fontsize=7, ncol=2, frameon=False)
+    fig.tight_layout()
+    p = out_dir / "metric_by_dataset.png"
+    fig.savefig(p, dpi=150)
+    plt.close(fig)
+    paths.append(p)
+
+    if df["cpu_median_ms"].notna().any():
+        per_model = df.groupby("model", observed=True).agg(mean=("mean", "mean"), lat=("cpu_median_ms", "median"),
+                                                           params=("n_parameters", "median"))
+        fig, ax = plt.subplots(figsize=(4.2, 3.2))
+        for model, row in per_model.iterrows():
+            ax.scatter(row["lat"], row["mean"], s=30 + 60 * np.log10(max(row["params"], 10)) / 7, color=palette[model])
+            ax.annotate(model, (row["lat"], row["mean"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("CPU latency per chunk, median (ms, log)")
+        ax.set_ylabel(f"mean {' / '.join(metrics)} over datasets")
+        fig.tight_layout()
+        p = out_dir / "accuracy_vs_latency.png"
+        fig.savefig(p, dpi=150)
+        plt.close(fig)
+        paths.append(p)
+    return paths

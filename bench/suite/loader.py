@@ -1,0 +1,154 @@
+"""Read a suite YAML file and validate it completely before anything runs."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from bench import registry
+from bench.errors import SuiteError
+from bench.suite.schema import DatasetSpec, ModelSpec, SuiteSpec
+from bench.training.config import TrainConfig
+
+
+def _loc(loc: tuple, prefix: str = "") -> str:
+    parts = [prefix] if prefix else []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "(top level)"
+
+
+def _expected(model: type[BaseModel] | None, loc: tuple) -> str:
+    """Describe the allowed values / type of the field at ``loc`` when it is a simple field."""
+    if model is None or not loc:
+        return ""
+    field = model.model_fields.get(str(loc[-1])) if len(loc) == 1 else None
+    if field is None:
+        return ""
+    ann = field.annotation
+    if typing.get_origin(ann) is typing.Literal:
+        return f" Allowed values: {', '.join(repr(a) for a in typing.get_args(ann))}."
+    return f" Expected type: {getattr(ann, '__name__', str(ann)).replace('typing.', '')}."
+
+
+def format_validation_error(exc: ValidationError, file: Path, prefix: str = "", model: type[BaseModel] | None = None) -> str:
+    lines = []
+    for err in exc.errors():
+        where = _loc(tuple(err["loc"]), prefix)
+        msg = err["msg"]
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"] == "extra_forbidden":
+            allowed = ", ".join(sorted(model.model_fields)) if model is not None and len(err["loc"]) == 1 else ""
+            msg = "unknown field" + (f" (allowed fields: {allowed})" if allowed else "")
+        value = f" (got {err['input']!r})" if err["type"] not in ("missing", "extra_forbidden") and "input" in err else ""
+        lines.append(f"field '{where}': {msg}{value}.{_expected(model, tuple(err['loc']))}")
+    return f"Suite file {file}: " + " ".join(lines)
+
+
+def validate_params(model: type[BaseModel], params: dict, file: Path, where: str) -> BaseModel:
+    try:
+        return model(**params)
+    except ValidationError as exc:
+        raise SuiteError(format_validation_error(exc, file, where, model)) from None
+    except TypeError as exc:
+        raise SuiteError(f"Suite file {file}: field '{where}' must be a mapping of parameters ({exc}).") from None
+
+
+@dataclass
+class LoadedSuite:
+    """A suite with every component resolved and its parameters validated."""
+
+    path: Path
+    spec: SuiteSpec
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def train_config(self, model: ModelSpec) -> TrainConfig:
+        merged = {**self.spec.train, **model.train}
+        i = self.spec.models.index(model)
+        return validate_params(TrainConfig, merged, self.path, f"models[{i}].train (merged with suite train)")
+
+    def model_params(self, model: ModelSpec) -> BaseModel:
+        i = self.spec.models.index(model)
+        return validate_params(registry.models.get(model.name).Params, model.params, self.path, f"models[{i}].params")
+
+    def task(self, dataset: DatasetSpec):
+        spec = self.spec.task_for(dataset)
+        cls = registry.tasks.get(spec.name)
+        i = self.spec.datasets.index(dataset)
+        where = f"datasets[{i}].task.params" if dataset.task else "task.params"
+        return cls(validate_params(cls.Params, spec.params, self.path, where))
+
+    def source(self, dataset: DatasetSpec, cache_dir: Path | None = None):
+        cls = registry.data_sources.get(dataset.source)
+        i = self.spec.datasets.index(dataset)
+        params = validate_params(cls.Params, dataset.params, self.path, f"datasets[{i}].params")
+        return cls(params, cache_dir=cache_dir, base_dir=self.base_dir)
+
+
+def load_suite(path: str | Path) -> LoadedSuite:
+    """Parse and fully validate a suite; raises SuiteError naming file, field and expectation."""
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError(f"Suite file {path} does not exist.")
+    try:
+        raw: Any = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"Suite file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SuiteError(f"Suite file {path} must contain a mapping with fields name, task, datasets and models.")
+    try:
+        spec = SuiteSpec(**raw)
+    except ValidationError as exc:
+        raise SuiteError(format_validation_error(exc, path, model=SuiteSpec)) from None
+    suite = LoadedSuite(path, spec)
+    _check_names(suite)
+    return suite
+
+
+def _check_names(suite: LoadedSuite) -> None:
+    spec, path = suite.spec, suite.path
+
+    def lookup(reg, name: str, where: str):
+        try:
+            return reg.get(name)
+        except SuiteError as exc:
+            raise SuiteError(f"Suite file {path}: field '{where}': {exc}") from None
+
+    lookup(registry.tasks, spec.task.name, "task.name")
+    for i, ds in enumerate(spec.datasets):
+        lookup(registry.data_sources, ds.source, f"datasets[{i}].source")
+        suite.source(ds)
+        if ds.task:
+            lookup(registry.tasks, ds.task.name, f"datasets[{i}].task.name")
+        suite.task(ds)
+    for i, m in enumerate(spec.models):
+        cls = lookup(registry.models, m.name, f"models[{i}].name")
+        suite.model_params(m)
+        suite.train_config(m)
+        model = cls(suite.model_params(m))
+        try:
+            model.check_chunk(spec.chunk_ms / 1000.0)
+        except SuiteError as exc:
+            raise SuiteError(f"Suite file {path}: field 'models[{i}].params': {exc}") from None
+        for ds in spec.datasets:
+            task_cls = registry.tasks.get(spec.task_for(ds).name)
+            if task_cls.kind not in cls.supported_kinds:
+                kinds = ", ".join(sorted(k.value for k in cls.supported_kinds))
+                raise SuiteError(
+                    f"Suite file {path}: model '{m.name}' (models[{i}]) cannot do task "
+                    f"'{task_cls.registry_name}' of dataset '{ds.name}': that task is {task_cls.kind.value}, "
+                    f"and '{m.name}' supports only: {kinds}. Remove the pairing or give the dataset "
+                    "another task."
+                )

@@ -1,0 +1,214 @@
+"""Run a suite: every model x dataset x seed, resumable, one record per run.
+
+For each run and each session of the dataset: prepare the task, fit the model on train (model
+selection on valid), predict the test split, score it; on the first session also check that
+streaming reproduces the offline outputs and measure per-chunk latency. The record is written
+atomically only when the whole run succeeded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bench import registry
+from bench.data.recording import Recording, load_recording
+from bench.errors import BenchError, DataError
+from bench.latency import cuda_available, measure_step_latency
+from bench.metrics.regression import aggregate_sessions
+from bench.models.base import Decoder, chunk_segment
+from bench.results.records import config_hash, load_records, provenance, record_name, records_dir, write_record
+from bench.suite.loader import LoadedSuite, load_suite
+from bench.suite.schema import DatasetSpec, ModelSpec
+from bench.tasks.base import TaskData
+
+RECORD_FORMAT = 1
+
+
+@dataclass
+class PlannedRun:
+    model: ModelSpec
+    dataset: DatasetSpec
+    seed: int
+    chash: str
+    name: str
+    config: dict
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if device == "cuda" and not cuda_available():
+        raise BenchError("The suite asks for device: cuda but no CUDA device is available; use cpu or auto.")
+    return device
+
+
+def plan_runs(suite: LoadedSuite) -> list[PlannedRun]:
+    spec = suite.spec
+    runs = []
+    for ds in spec.datasets:
+        task_spec = spec.task_for(ds)
+        for m in spec.models:
+            config = {
+                "record_format": RECORD_FORMAT,
+                "model": m.name,
+                "model_params": suite.model_params(m).model_dump(mode="json"),
+                "train": suite.train_config(m).model_dump(mode="json"),
+                "task": task_spec.model_dump(mode="json"),
+                "dataset": {"source": ds.source, "params": ds.params},
+                "chunk_ms": spec.chunk_ms,
+                "latency": spec.latency.model_dump(mode="json"),
+            }
+            for seed in spec.seeds:
+                chash = config_hash({**config, "seed": seed})
+                runs.append(PlannedRun(m, ds, seed, chash, record_name(m.display, ds.name, seed, chash), config))
+    return runs
+
+
+class DatasetCache:
+    """Materialises each dataset once and keeps its recordings and task views in memory."""
+
+    def __init__(self, suite: LoadedSuite, cache_dir: Path | None, progress: bool):
+        self.suite, self.cache_dir, self.progress = suite, cache_dir, progress
+        self._recordings: dict[str, list[Recording]] = {}
+        self._task_data: dict[str, list[TaskData]] = {}
+
+    def recordings(self, ds: DatasetSpec) -> list[Recording]:
+        if ds.name not in self._recordings:
+            paths = self.suite.source(ds, self.cache_dir).materialize(progress=self.progress)
+            recs = [load_recording(p) for p in paths]
+            if not recs:
+                raise DataError(f"Dataset '{ds.name}' has no recordings.")
+            self._recordings[ds.name] = recs
+        return self._recordings[ds.name]
+
+    def task_data(self, ds: DatasetSpec) -> list[TaskData]:
+        if ds.name not in self._task_data:
+            task = self.suite.task(ds)
+            chunk_s = self.suite.spec.chunk_ms / 1000.0
+            self._task_data[ds.name] = [task.prepare(r, chunk_s) for r in self.recordings(ds)]
+        return self._task_data[ds.name]
+
+
+def _latency(model: Decoder, data: TaskData, suite: LoadedSuite, device: str) -> dict:
+    lat = suite.spec.latency
+    chunks = [c for seg in data.segments("test") for c in chunk_segment(seg, data.chunk_s)]
+    model.to(device)
+    model.reset(data.recording)
+    stats = measure_step_latency(
+        model.step, chunks, warmup=lat.warmup, n_timed=lat.n_chunks, budget_ms=lat.budget_ms,
+        chunk_ms=suite.spec.chunk_ms, device=device, threads=lat.threads if device == "cpu" else None,
+        reset=lambda: model.reset(data.recording),
+    )
+    return stats.to_dict()
+
+
+def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device: str, progress: bool) -> dict:
+    cls = registry.models.get(run.model.name)
+    task = suite.task(run.dataset)
+    params = suite.model_params(run.model)
+    train_cfg = suite.train_config(run.model)
+    datas = cache.task_data(run.dataset)
+    chunk_s = suite.spec.chunk_ms / 1000.0
+    groups = [datas] if cls.multi_session else [[d] for d in datas]
+    sessions, latency, stream_diff, n_params = [], {}, None, []
+    for group in groups:
+        model: Decoder = cls(params, seed=run.seed, device=device)
+        t0 = time.perf_counter()
+        fit_report = model.fit(group, train_cfg, progress=progress)
+        train_s = time.perf_counter() - t0
+        n_params.append(model.n_parameters())
+        for data in group:
+            t1 = time.perf_counter()
+            test = data.segments("test")
+            preds = model.predict(test)
+            metrics = task.score(test, preds)
+            eval_s = time.perf_counter() - t1
+            sessions.append({
+                "recording_id": data.recording.recording_id,
+                "n_units": data.recording.n_units,
+                "metrics": metrics,
+                "n_parameters": n_params[-1],
+                "fit": fit_report,
+                "train_seconds": train_s / len(group),
+                "eval_seconds": eval_s,
+            })
+            if stream_diff is None and suite.spec.check_streaming:
+                streamed = model.stream(test[0], chunk_s)
+                stream_diff = float(np.max(np.abs(streamed - preds[0])))
+                model.to(device)
+            if not latency and suite.spec.latency.enabled:
+                latency["cpu"] = _latency(model, data, suite, "cpu")
+                if suite.spec.latency.cuda and cuda_available() and model.to("cuda"):
+                    latency["cuda"] = _latency(model, data, suite, "cuda")
+                model.to(device)
+    values = [s["metrics"][task.primary_metric] for s in sessions]
+    return {
+        "suite": suite.spec.name,
+        "model": run.model.name,
+        "label": run.model.display,
+        "dataset": run.dataset.name,
+        "seed": run.seed,
+        "config_hash": run.chash,
+        "config": run.config,
+        "task": task.registry_name,
+        "metric": task.primary_metric,
+        "higher_is_better": task.higher_is_better,
+        "summary": aggregate_sessions(values),
+        "sessions": sessions,
+        "n_parameters": int(np.median(n_params)),
+        "latency": latency,
+        "streaming_max_abs_diff": stream_diff,
+        "train_seconds": float(sum(s["train_seconds"] for s in sessions)),
+        "eval_seconds": float(sum(s["eval_seconds"] for s in sessions)),
+        "provenance": provenance(device),
+    }
+
+
+def run_suite(
+    path: str | Path,
+    results_dir: str | Path = "results",
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    only_models: list[str] | None = None,
+    log=print,
+) -> Path:
+    """Run every missing record of the suite, then rebuild its tables. Returns the suite folder."""
+    from bench.results.tables import build_report
+
+    suite = load_suite(path)
+    device = resolve_device(suite.spec.device)
+    suite_dir = Path(results_dir) / suite.spec.name
+    runs = plan_runs(suite)
+    if only_models:
+        runs = [r for r in runs if r.model.display in only_models or r.model.name in only_models]
+    done = {p.name for p in records_dir(suite_dir).glob("*.json")} if records_dir(suite_dir).is_dir() else set()
+    todo = [r for r in runs if r.name not in done]
+    log(f"suite {suite.spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already recorded, {len(todo)} to run")
+    cache = DatasetCache(suite, cache_dir, progress)
+    t0 = time.perf_counter()
+    bar = tqdm(todo, desc=suite.spec.name, disable=not progress, dynamic_ncols=True)
+    for run in bar:
+        bar.set_postfix_str(f"{run.model.display} / {run.dataset.name} / seed {run.seed}")
+        record = execute_run(run, suite, cache, device, progress)
+        write_record(suite_dir, run.name, record)
+        s = record["summary"]
+        lat = record["latency"].get("cpu", {})
+        tqdm.write(
+            f"  {run.model.display:>14s} {run.dataset.name:>12s} seed {run.seed}: "
+            f"{record['metric']} {s['mean']:.3f} +- {s['sd']:.3f} (n={s['n']}), "
+            f"{record['n_parameters']:,} params, CPU {lat.get('median_ms', float('nan')):.3f} ms/chunk, "
+            f"train {record['train_seconds']:.1f}s"
+        )
+    bar.close()
+    log(f"ran {len(todo)} runs in {time.perf_counter() - t0:.1f}s")
+    wanted = {r.name for r in plan_runs(suite)}
+    records = [r for r in load_records(suite_dir) if record_name(r["label"], r["dataset"], r["seed"], r["config_hash"]) in wanted]
+    paths = build_report(suite_dir, records, suite)
+    for p in paths:
+        log(f"wrote {p}")
+    return suite_dir

@@ -1,0 +1,82 @@
+"""The YAML suite definition, validated in two passes.
+
+1. Shape (pydantic): fields, types, defaults. 2. Meaning: names exist in the registries, each
+component's ``params`` validate against its own ``Params`` model, and every model supports the
+task kind of every dataset it is paired with. Errors name the file, the field path and what
+was expected.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskSpec(Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _task_from_str(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class DatasetSpec(Strict):
+    name: str = Field(description="label used in tables, e.g. c_co_2016")
+    source: str = Field(description="registered data source, e.g. simulator, hdf5, import")
+    params: dict[str, Any] = Field(default_factory=dict)
+    task: TaskSpec | None = None
+
+    _coerce_task = field_validator("task", mode="before")(classmethod(lambda cls, v: _task_from_str(v)))
+
+
+class ModelSpec(Strict):
+    name: str = Field(description="registered model name")
+    label: str | None = Field(None, description="row name in tables (defaults to name)")
+    params: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class LatencySpec(Strict):
+    enabled: bool = True
+    threads: int = Field(1, ge=1)
+    warmup: int = Field(20, ge=0)
+    n_chunks: int = Field(300, ge=10)
+    budget_ms: float = Field(10.0, gt=0)
+    cuda: bool = Field(True, description="also measure on CUDA when a GPU is present")
+
+
+class SuiteSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    task: TaskSpec
+    chunk_ms: float = Field(50.0, gt=0)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    train: dict[str, Any] = Field(default_factory=dict)
+    latency: LatencySpec = Field(default_factory=LatencySpec)
+    check_streaming: bool = Field(True, description="compare streamed and offline outputs on one test segment")
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1)
+
+    _coerce_task = field_validator("task", mode="before")(classmethod(lambda cls, v: _task_from_str(v)))
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "SuiteSpec":
+        for kind, names in (("datasets", [d.name for d in self.datasets]), ("models", [m.display for m in self.models])):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"{kind} names must be unique; repeated: {', '.join(dup)} (give models a distinct 'label')")
+        return self
+
+    def task_for(self, dataset: DatasetSpec) -> TaskSpec:
+        return dataset.task or self.task

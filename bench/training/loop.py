@@ -1,0 +1,131 @@
+"""The one training loop for torch decoders: seeded, device-aware, scheduled, early-stopped.
+
+Models supply their examples, a collate function and a loss; the loop owns the optimiser
+(AdamW: LAMB is not in torch, and AdamW is what single-session baselines use), the learning-rate
+schedule, gradient clipping, validation after every epoch, early stopping with restoration of
+the best weights, a wall-clock cap and the progress bar.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from bench.training.config import TrainConfig
+
+
+@dataclass
+class TrainReport:
+    epochs_run: int = 0
+    best_epoch: int = 0
+    best_valid_loss: float = math.inf
+    stopped_early: bool = False
+    hit_time_cap: bool = False
+    train_seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "history"} | {
+            "final_train_loss": self.history[-1]["train_loss"] if self.history else None
+        }
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def lr_factor(cfg: TrainConfig, progress: float, epoch: int) -> float:
+    """Multiplier of the base learning rate at a fraction ``progress`` of training."""
+    if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
+        return (epoch + 1) / (cfg.warmup_epochs + 1)
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule == "flat_cosine":
+        if progress < 0.5:
+            return 1.0
+        progress = (progress - 0.5) / 0.5
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def to_device(batch: Any, device: str) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def train_loop(
+    module: torch.nn.Module,
+    examples: Sequence[Any],
+    collate: Callable[[list[Any]], Any],
+    loss_fn: Callable[[Any], torch.Tensor],
+    valid_loss: Callable[[], float],
+    cfg: TrainConfig,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+    desc: str = "train",
+    parameters: Sequence[torch.nn.Parameter] | None = None,
+) -> TrainReport:
+    """Train ``module`` in place; on return it holds the weights of the best validation epoch."""
+    seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    module.to(device)
+    params = [p for p in (parameters if parameters is not None else module.parameters()) if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n_batches = max(1, math.ceil(len(examples) / cfg.batch_size))
+    report = TrainReport()
+    best_state = copy.deepcopy(module.state_dict())
+    since_best = 0
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    for epoch in bar:
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg, epoch / cfg.epochs, epoch)
+        module.train()
+        order = rng.permutation(len(examples))
+        total = 0.0
+        for b in range(n_batches):
+            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            batch = to_device(collate([examples[i] for i in idx]), device)
+            loss = loss_fn(batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            total += float(loss.detach())
+        module.eval()
+        with torch.no_grad():
+            v = float(valid_loss())
+        report.history.append({"epoch": epoch, "train_loss": total / n_batches, "valid_loss": v})
+        report.epochs_run = epoch + 1
+        if v < report.best_valid_loss - 1e-6:
+            report.best_valid_loss, report.best_epoch, since_best = v, epoch, 0
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            since_best += 1
+        bar.set_postfix(train=f"{total / n_batches:.4f}", valid=f"{v:.4f}", best=report.best_epoch)
+        if since_best >= cfg.patience:
+            report.stopped_early = True
+            break
+        if cfg.max_minutes and time.perf_counter() - t0 > 60 * cfg.max_minutes:
+            report.hit_time_cap = True
+            break
+    bar.close()
+    module.load_state_dict(best_state)
+    module.eval()
+    report.train_seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,1 @@
+"""The POSSM family (spike-token cross-attention + recurrent backbone). Importing registers them."""
