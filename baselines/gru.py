@@ -81,5 +81,5 @@ class GRUDecoder(TorchDecoder):
     def step(self, chunk: SpikeChunk) -> np.ndarray:
         counts = torch.from_numpy(chunk_counts(chunk, self.n_units, self.bin_s)).to(self.device)
         out, self._h = self.module(counts.unsqueeze(0), self._h)
-        idx = torch.from_numpy(query_bins(chunk.start, chunk.query_times, self.bin_s))
+        idx = torch.from_numpy(query_bins(chunk.start, chunk.query_times, self.bin_s, counts.shape[0]))
         return self.denormalise(out[0, idx].cpu().numpy())

@@ -84,7 +84,8 @@ class MLPDecoder(TorchDecoder):
 
     @torch.inference_mode()
     def step(self, chunk: SpikeChunk) -> np.ndarray:
-        feats = self._lags.features(chunk_counts(chunk, self.n_units, self.bin_s))
-        idx = query_bins(chunk.start, chunk.query_times, self.bin_s)
+        counts = chunk_counts(chunk, self.n_units, self.bin_s)
+        feats = self._lags.features(counts)
+        idx = query_bins(chunk.start, chunk.query_times, self.bin_s, counts.shape[0])
         out = self.module(torch.from_numpy(feats[idx]).to(self.device))
         return self.denormalise(out.cpu().numpy())

@@ -88,8 +88,9 @@ class WienerFilter(Decoder):
         self._lags = LagBuffer(self.n_units, self.params.n_lags)
 
     def step(self, chunk: SpikeChunk) -> np.ndarray:
-        feats = self._lags.features(chunk_counts(chunk, self.n_units, self.bin_s))
-        idx = query_bins(chunk.start, chunk.query_times, self.bin_s)
+        counts = chunk_counts(chunk, self.n_units, self.bin_s)
+        feats = self._lags.features(counts)
+        idx = query_bins(chunk.start, chunk.query_times, self.bin_s, counts.shape[0])
         return feats[idx] @ self.coef + self.intercept
 
     def n_parameters(self) -> int:

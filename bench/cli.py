@@ -83,7 +83,7 @@ def _cmd_import(args) -> None:
     if not spec_path.is_file():
         raise BenchError(f"Import spec {spec_path} does not exist.")
     spec = yaml.safe_load(spec_path.read_text())
-    for p in import_from_spec(spec, Path(args.out)):
+    for p in import_from_spec(spec, Path(args.out), base_dir=spec_path.parent):
         print(f"wrote {p}")
 
 

@@ -243,9 +243,12 @@ def _from_data(data, path: Path) -> Recording:
     order = np.argsort(spike_times, kind="stable")
     spike_times, spike_units = spike_times[order], spike_units[order]
 
-    domain = _intervals(data.domain) if "domain" in keys else Intervals.single(
-        float(spike_times[0]), float(spike_times[-1])
-    )
+    # temporaldata's keys() leaves out ``domain``, so look it up directly
+    stored_domain = getattr(data, "domain", None)
+    if stored_domain is not None and len(stored_domain) > 0:
+        domain = _intervals(stored_domain)
+    else:
+        domain = Intervals.single(float(spike_times[0]), float(spike_times[-1]) + 1e-6)
 
     behaviour = None
     for name in BEHAVIOUR_KEYS:

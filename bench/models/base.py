@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from bench.data.recording import Recording
+from bench.data.views import grid_index
 from bench.tasks.base import Segment, TaskData, TaskKind
 
 
@@ -42,13 +43,14 @@ def chunk_segment(segment: Segment, chunk_s: float) -> list[SpikeChunk]:
     """Cut a segment into consecutive streaming chunks (the segment lies on the chunk grid)."""
     rec = segment.recording
     n = int(round(segment.duration / chunk_s))
+    # queries go to chunks by the same grid rule the offline path uses for bins
+    q_chunk = grid_index(segment.query_times, segment.start, chunk_s)
     chunks = []
     for i in range(n):
         s = segment.start + i * chunk_s
         e = segment.start + (i + 1) * chunk_s if i < n - 1 else segment.end
         t, u = rec.spikes_between(s, e)
-        q = segment.query_times[(segment.query_times >= s) & (segment.query_times < e)]
-        chunks.append(SpikeChunk(s, e, t, u, q))
+        chunks.append(SpikeChunk(s, e, t, u, segment.query_times[q_chunk == i]))
     return chunks
 
 

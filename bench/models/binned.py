@@ -36,8 +36,10 @@ def segment_counts(seg: Segment, bin_s: float) -> np.ndarray:
     return counts_between(seg.recording, seg.start, seg.end, bin_s)
 
 
-def query_bins(start: float, query_times: np.ndarray, bin_s: float) -> np.ndarray:
-    return grid_index(query_times, start, bin_s).astype(np.int64)
+def query_bins(start: float, query_times: np.ndarray, bin_s: float, n_bins: int | None = None) -> np.ndarray:
+    """Bin holding each query; clipped to n_bins - 1 against float round-off at the last edge."""
+    idx = grid_index(query_times, start, bin_s).astype(np.int64)
+    return idx if n_bins is None else np.clip(idx, 0, n_bins - 1)
 
 
 def unit_stats(sessions: list[TaskData] | tuple, bin_s: float) -> tuple[np.ndarray, np.ndarray]:

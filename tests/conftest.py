@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny hand-built recordings in the brainsets layout (no simulator needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.data.intervals import Intervals
+from bench.data.recording import Behaviour, Recording, Trials, save_recording, split_trials
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REALDATA = SHARED / "realdata"
+
+
+def make_recording(n_trials: int = 40, n_units: int = 16, seed: int = 0, trial_s: float = 2.0,
+                   recording_id: str = "tiny_0") -> Recording:
+    """Centre-out-like trials: velocity bumps towards one of 8 targets; log-linear tuned Poisson units."""
+    rng = np.random.default_rng(seed)
+    dt = 0.01
+    duration = n_trials * trial_s
+    t = np.arange(0.0, duration, dt)
+    starts = np.arange(n_trials) * trial_s
+    ends = starts + trial_s
+    target = rng.integers(0, 8, n_trials)
+    vel = np.zeros((t.size, 2))
+    go = starts + 0.6
+    for i in range(n_trials):
+        m = (t >= go[i]) & (t < go[i] + 0.6)
+        speed = 30 * np.sin(np.pi * (t[m] - go[i]) / 0.6) ** 2
+        ang = target[i] * np.pi / 4
+        vel[m] = np.stack([speed * np.cos(ang), speed * np.sin(ang)], axis=1)
+    pref = rng.uniform(0, 2 * np.pi, n_units)
+    base = rng.uniform(5, 25, n_units)
+    lead = np.roll(vel, -10, axis=0)
+    rate = base * np.exp(0.03 * (lead[:, :1] * np.cos(pref) + lead[:, 1:] * np.sin(pref)))
+    counts = rng.poisson(rate * dt)
+    ti, ui = np.nonzero(counts)
+    k = counts[ti, ui]
+    times = np.repeat(t[ti], k) + rng.uniform(0, dt, k.sum())
+    units = np.repeat(ui, k)
+    order = np.argsort(times)
+    trials = Trials(starts, ends, target, np.ones(n_trials, bool))
+    return Recording(
+        recording_id, "tiny", "tiny", "center_out", Intervals.single(0.0, duration), times[order], units[order],
+        np.array([f"u{i}" for i in range(n_units)]), Behaviour("cursor", t, vel), trials,
+        {"hold_period": Intervals(starts, go), "reach_period": Intervals(go, go + 0.6), "return_period": Intervals(go + 0.6, ends)},
+        Intervals.empty(), split_trials(trials),
+    )
+
+
+@pytest.fixture
+def tiny_recording() -> Recording:
+    return make_recording()
+
+
+@pytest.fixture
+def tiny_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "tiny"
+    for i in range(2):
+        save_recording(make_recording(seed=i, recording_id=f"tiny_{i}"), folder / f"tiny_{i}.h5")
+    return folder
