@@ -1,15 +1,19 @@
 """Wiener filter: ridge regression of velocity on lagged binned counts (scikit-learn).
 
 The classical BCI decoder. The ridge penalty is chosen on the validation split from a log grid.
-Streaming keeps the last ``n_lags`` bins and applies the fitted weights to each new bin.
+For classification the same filter regresses one-hot class codes and its outputs are the class
+scores (a ridge / linear-discriminant classifier). Streaming keeps the last ``n_lags`` bins and
+applies the fitted weights to each new bin.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
 from pydantic import Field
+from scipy.linalg import LinAlgWarning
 from sklearn.linear_model import Ridge
 
 from bench.models.base import Decoder, SpikeChunk
@@ -37,7 +41,7 @@ class WienerFilter(Decoder):
     """Ridge on lagged bins; alpha selected on the valid split."""
 
     Params = WienerParams
-    supported_kinds = frozenset({TaskKind.regression})
+    supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
 
     def check_chunk(self, chunk_s: float) -> None:
         check_bin_divides_chunk(self.registry_name, self.params.bin_ms, chunk_s)
@@ -52,12 +56,19 @@ class WienerFilter(Decoder):
             feats = lagged(segment_counts(seg, self.bin_s), self.params.n_lags)
             idx = query_bins(seg.start, seg.query_times, self.bin_s)
             xs.append(feats[idx])
-            ys.append(seg.targets)
+            ys.append(self._codes(seg.targets))
             ws.append(seg.weights)
         return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
 
+    def _codes(self, targets: np.ndarray) -> np.ndarray:
+        """Regression targets as they are; class labels as one-hot rows."""
+        if self.spec.kind == TaskKind.classification:
+            return np.eye(self.spec.dim)[targets]
+        return targets
+
     def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
         data = sessions[0]
+        self.spec = data.spec
         self.check_chunk(data.chunk_s)
         self.n_units = data.recording.n_units
         x, y, w = self._design(data.segments("train"))
@@ -66,7 +77,9 @@ class WienerFilter(Decoder):
         xs, xvs = (x - self.x_mean) / self.x_std, (xv - self.x_mean) / self.x_std
         best = None
         for alpha in self.params.alphas:
-            ridge = Ridge(alpha=alpha).fit(xs, y, sample_weight=w)
+            with warnings.catch_warnings():  # tiny alphas on collinear lags are expected to be ill-conditioned
+                warnings.simplefilter("ignore", LinAlgWarning)
+                ridge = Ridge(alpha=alpha).fit(xs, y, sample_weight=w)
             err = float(np.average(((ridge.predict(xvs) - yv) ** 2).mean(axis=1), weights=wv + 1e-12))
             if best is None or err < best[0]:
                 best = (err, alpha, ridge)

@@ -1,0 +1,97 @@
+"""End-to-end runs on tiny data: records, resume, and no partial record on failure."""
+
+import json
+import textwrap
+
+import pytest
+
+from bench.errors import DataError
+from bench.results.records import load_records
+from bench.suite import runner
+from bench.suite.runner import run_suite
+
+SUITE = """
+name: tiny
+task: reaching_velocity
+seeds: [0]
+train: {epochs: 2, batch_size: 16}
+latency: {n_chunks: 20, warmup: 2}
+datasets:
+  - {name: tiny, source: hdf5, params: {path: FOLDER}}
+models:
+  - {name: wiener}
+  - {name: gru, params: {hidden: 16, embed_dim: 8}}
+"""
+
+
+@pytest.fixture
+def suite_file(tmp_path, tiny_folder):
+    p = tmp_path / "suite.yaml"
+    p.write_text(textwrap.dedent(SUITE).replace("FOLDER", str(tiny_folder)))
+    return p
+
+
+def test_run_writes_records_tables_and_resumes(tmp_path, suite_file):
+    logs = []
+    out = run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=logs.append)
+    records = load_records(out)
+    assert sorted(r["label"] for r in records) == ["gru", "wiener"]
+    rec = next(r for r in records if r["label"] == "wiener")
+    assert len(rec["sessions"]) == 2 and rec["summary"]["n"] == 2
+    assert rec["streaming_max_abs_diff"] < 1e-5
+    assert rec["latency"]["cpu"]["threads"] == 1 and rec["latency"]["cpu"]["n_chunks"] == 20
+    assert rec["provenance"]["packages"]["torch"].startswith("2.13.0")
+    assert {"commit", "dirty"} <= set(rec["provenance"]["git"])
+    table = (out / "table.md").read_text()
+    assert "wiener" in table and "tiny (r2)" in table and "±" in table
+    assert (out / "table.csv").exists() and (out / "metric_by_dataset.png").exists()
+
+    # a killed run leaves a missing record: only that one is redone
+    gru_path = next(p for p in (out / "records").glob("gru__*.json"))
+    gru_path.unlink()
+    wiener_path = next(p for p in (out / "records").glob("wiener__*.json"))
+    before = wiener_path.stat().st_mtime_ns
+    logs.clear()
+    run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=logs.append)
+    assert "2 runs, 1 already recorded, 1 to run" in logs[0]
+    assert wiener_path.stat().st_mtime_ns == before
+    assert gru_path.exists()
+
+
+def test_changed_config_is_a_new_record(tmp_path, suite_file):
+    run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=lambda *_: None, only_models=["wiener"])
+    suite_file.write_text(suite_file.read_text().replace("{name: wiener}", "{name: wiener, params: {n_lags: 3}}"))
+    logs = []
+    run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=logs.append, only_models=["wiener"])
+    assert "1 runs, 0 already recorded, 1 to run" in logs[0]
+
+
+def test_failure_leaves_no_partial_record(tmp_path, suite_file, monkeypatch):
+    real = runner.execute_run
+
+    def explode(run, *args, **kwargs):
+        if run.model.name == "gru":
+            raise RuntimeError("killed")
+        return real(run, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "execute_run", explode)
+    with pytest.raises(RuntimeError):
+        run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=lambda *_: None)
+    files = sorted(p.name for p in (tmp_path / "res" / "tiny" / "records").iterdir())
+    assert len(files) == 1 and files[0].startswith("wiener__")
+    json.loads((tmp_path / "res" / "tiny" / "records" / files[0]).read_text())
+
+
+def test_missing_data_folder(tmp_path, suite_file):
+    suite_file.write_text(suite_file.read_text().replace(str(tmp_path / "tiny"), str(tmp_path / "nowhere")))
+    with pytest.raises(DataError, match="nowhere.*does not exist"):
+        run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=lambda *_: None)
+    assert not (tmp_path / "res" / "tiny" / "records").exists()
+
+
+def test_corrupt_file_in_dataset(tmp_path, suite_file, tiny_folder):
+    bad = tiny_folder / "tiny_1.h5"
+    bad.write_bytes(bad.read_bytes()[:1000])
+    with pytest.raises(DataError, match="tiny_1.h5.*corrupt"):
+        run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=lambda *_: None)
+    assert not list((tmp_path / "res").rglob("*.json"))

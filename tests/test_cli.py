@@ -1,0 +1,39 @@
+"""The command line: user mistakes exit with status 2 and one paragraph, never a traceback."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_list_shows_models_tasks_sources():
+    out = bench("list")
+    assert out.returncode == 0, out.stderr
+    for name in ("wiener", "mlp", "gru", "reaching_velocity", "reach_direction", "simulator", "import", "hdf5"):
+        assert name in out.stdout
+
+
+def test_validate_shipped_suites():
+    for suite in sorted((ROOT / "suites").glob("*.yaml")):
+        out = bench("validate", str(suite))
+        assert out.returncode == 0, f"{suite}: {out.stderr}"
+        assert "valid" in out.stdout
+
+
+def test_bad_suite_exits_2_without_traceback(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: x\ntask: reaching_velocity\ndatasets: [{name: d, source: simulator, params: {preset: nope}}]\nmodels: [{name: wiener}]\n")
+    out = bench("validate", str(p))
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert "datasets[0].params.preset" in out.stderr and str(p) in out.stderr
+
+
+def test_missing_suite_file(tmp_path):
+    out = bench("run", str(tmp_path / "none.yaml"))
+    assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr

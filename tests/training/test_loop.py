@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+import torch
+
+from bench.training.config import TrainConfig
+from bench.training.loop import lr_factor, train_loop
+
+
+def test_flat_cosine_schedule():
+    cfg = TrainConfig(schedule="flat_cosine")
+    assert lr_factor(cfg, 0.25, 5) == 1.0
+    assert lr_factor(cfg, 0.75, 15) == pytest.approx(0.5)
+    assert lr_factor(cfg, 1.0, 20) == pytest.approx(0.0)
+
+
+def _problem():
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    return [{"x": x[i], "y": y[i]} for i in range(64)], x, y
+
+
+def collate(items):
+    return {"x": torch.stack([i["x"] for i in items]), "y": torch.stack([i["y"] for i in items])}
+
+
+def test_loop_fits_and_is_seeded():
+    examples, x, y = _problem()
+    results = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        net = torch.nn.Linear(3, 1)
+        loss = lambda b: ((net(b["x"]) - b["y"]) ** 2).mean()  # noqa: E731
+        rep = train_loop(net, examples, collate, loss, lambda: float(((net(x) - y) ** 2).mean()),
+                         TrainConfig(epochs=60, batch_size=8, lr=0.05), seed=1, progress=False)
+        results.append(net.weight.detach().clone())
+    assert rep.best_valid_loss < 1e-2
+    torch.testing.assert_close(results[0], results[1])
+
+
+def test_early_stopping_restores_best_weights():
+    examples, x, y = _problem()
+    net = torch.nn.Linear(3, 1)
+    losses = iter([1.0, 0.5, 0.9, 0.8, 0.7, 0.6, 0.95] + [1.0] * 100)
+    snapshots = []
+
+    def valid():
+        snapshots.append(net.weight.detach().clone())
+        return next(losses)
+
+    rep = train_loop(net, examples, collate, lambda b: ((net(b["x"]) - b["y"]) ** 2).mean(), valid,
+                     TrainConfig(epochs=50, patience=3, lr=0.01), progress=False)
+    assert rep.stopped_early and rep.best_epoch == 1 and rep.epochs_run == 5
+    torch.testing.assert_close(net.weight.detach(), snapshots[1])
