@@ -10,7 +10,8 @@ import pytest
 from bench.data.intervals import Intervals
 from bench.data.recording import Behaviour, Recording, Trials, save_recording, split_trials
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 REALDATA = SHARED / "realdata"
 
 

@@ -1,0 +1,27 @@
+"""The real recordings in ../shared/realdata go through import -> suite -> scores (skipped without them)."""
+
+import pytest
+import yaml
+
+from bench.results.records import load_records
+from bench.suite.runner import run_suite
+from tests.conftest import REALDATA, ROOT
+
+pytestmark = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real data folder {REALDATA} not present (only beside the project's own checkout)")
+
+
+def test_realdata_suite_scores_wiener_and_gru(tmp_path):
+    suite = yaml.safe_load((ROOT / "suites" / "realdata.yaml").read_text())
+    for ds in suite["datasets"]:  # the shipped suite is relative to suites/
+        ds["params"]["path"] = str(REALDATA / ds["params"]["path"].split("realdata/")[1])
+    suite["models"] = [m for m in suite["models"] if m["name"] in ("wiener", "gru")]
+    suite["train"].update(epochs=12, max_minutes=1.0)
+    suite["latency"].update(n_chunks=30, warmup=5)
+    path = tmp_path / "realdata.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    out = run_suite(path, results_dir=tmp_path / "res", cache_dir=tmp_path / "cache", progress=False, log=lambda *_: None)
+    scores = {(r["label"], r["dataset"]): r["summary"]["mean"] for r in load_records(out)}
+    assert scores[("wiener", "imperial_bmi")] > 0.6  # ridge on lagged 20 ms bins; README: near 0.6 with 5 lags
+    assert scores[("gru", "imperial_bmi")] > 0.6
+    assert scores[("wiener", "ee239as_co")] > 0.6  # 8 directions: chance 0.125
+    assert scores[("gru", "ee239as_co")] > 0.4
