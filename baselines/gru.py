@@ -64,10 +64,8 @@ class GRUDecoder(TorchDecoder):
         return GRUNet(self.n_units, self.params, self.spec.dim, mean, std)
 
     def encode(self, seg: Segment) -> dict[str, np.ndarray]:
-        return {
-            "counts": segment_counts(seg, self.bin_s),
-            "query_bin": query_bins(seg.start, seg.query_times, self.bin_s),
-        }
+        counts = segment_counts(seg, self.bin_s)
+        return {"counts": counts, "query_bin": query_bins(seg.start, seg.query_times, self.bin_s, counts.shape[0])}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         out, _ = self.module(batch["counts"])

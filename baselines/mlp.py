@@ -69,10 +69,8 @@ class MLPDecoder(TorchDecoder):
         return MLPNet(self.n_units * reps, p.hidden, p.layers, p.dropout, self.spec.dim, np.tile(mean, reps), np.tile(std, reps))
 
     def encode(self, seg: Segment) -> dict[str, np.ndarray]:
-        return {
-            "feats": lagged(segment_counts(seg, self.bin_s), self.params.n_lags),
-            "query_bin": query_bins(seg.start, seg.query_times, self.bin_s),
-        }
+        feats = lagged(segment_counts(seg, self.bin_s), self.params.n_lags)
+        return {"feats": feats, "query_bin": query_bins(seg.start, seg.query_times, self.bin_s, feats.shape[0])}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         idx = batch["query_bin"]

@@ -54,7 +54,7 @@ class WienerFilter(Decoder):
         xs, ys, ws = [], [], []
         for seg in segments:
             feats = lagged(segment_counts(seg, self.bin_s), self.params.n_lags)
-            idx = query_bins(seg.start, seg.query_times, self.bin_s)
+            idx = query_bins(seg.start, seg.query_times, self.bin_s, feats.shape[0])
             xs.append(feats[idx])
             ys.append(self._codes(seg.targets))
             ws.append(seg.weights)
@@ -93,7 +93,7 @@ class WienerFilter(Decoder):
         out = []
         for seg in segments:
             feats = lagged(segment_counts(seg, self.bin_s), self.params.n_lags)
-            idx = query_bins(seg.start, seg.query_times, self.bin_s)
+            idx = query_bins(seg.start, seg.query_times, self.bin_s, feats.shape[0])
             out.append(feats[idx] @ self.coef + self.intercept)
         return out
 

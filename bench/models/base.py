@@ -44,7 +44,7 @@ def chunk_segment(segment: Segment, chunk_s: float) -> list[SpikeChunk]:
     rec = segment.recording
     n = int(round(segment.duration / chunk_s))
     # queries go to chunks by the same grid rule the offline path uses for bins
-    q_chunk = grid_index(segment.query_times, segment.start, chunk_s)
+    q_chunk = np.clip(grid_index(segment.query_times, segment.start, chunk_s), 0, n - 1)
     chunks = []
     for i in range(n):
         s = segment.start + i * chunk_s
