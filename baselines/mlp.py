@@ -73,9 +73,8 @@ class MLPDecoder(TorchDecoder):
         return {"feats": feats, "query_bin": query_bins(seg.start, seg.query_times, self.bin_s, feats.shape[0])}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        idx = batch["query_bin"]
-        feats = torch.gather(batch["feats"], 1, idx.unsqueeze(-1).expand(-1, -1, batch["feats"].shape[-1]))
-        return self.module(feats)
+        out = self.module(batch["feats"])  # per bin, then picked per query (queries outnumber bins)
+        return torch.gather(out, 1, batch["query_bin"].unsqueeze(-1).expand(-1, -1, out.shape[-1]))
 
     def reset(self, recording) -> None:
         self._lags = LagBuffer(self.n_units, self.params.n_lags)

@@ -180,8 +180,11 @@ def run_suite(
     """Run every missing record of the suite, then rebuild its tables. Returns the suite folder."""
     from bench.results.tables import build_report
 
+    import torch
+
     suite = load_suite(path)
     device = resolve_device(suite.spec.device)
+    torch.set_num_threads(suite.spec.threads)
     suite_dir = Path(results_dir) / suite.spec.name
     runs = plan_runs(suite)
     if only_models:

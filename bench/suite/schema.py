@@ -62,6 +62,10 @@ class SuiteSpec(Strict):
     chunk_ms: float = Field(50.0, gt=0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    threads: int = Field(
+        1, ge=1, description="torch CPU threads for training and evaluation (latency uses latency.threads); "
+        "1 is robust on shared machines, where oversubscribed threads slow small models by 10x or more"
+    )
     train: dict[str, Any] = Field(default_factory=dict)
     latency: LatencySpec = Field(default_factory=LatencySpec)
     check_streaming: bool = Field(True, description="compare streamed and offline outputs on one test segment")
