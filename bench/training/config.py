@@ -25,4 +25,3 @@ class TrainConfig(BaseModel):
     )
     window_step_s: float | None = Field(None, gt=0, description="stride of the windows (default window_s / 2)")
     max_minutes: float | None = Field(None, gt=0, description="wall-clock cap per training run")
-    unit_dropout: bool = Field(False, description="augment by dropping a random subset of units per sample")
