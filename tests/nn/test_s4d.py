@@ -162,3 +162,10 @@ def test_streaming_discretization_cache_follows_parameter_updates():
         y_fresh, _ = layer.step(x, layer.init_state(2))
     assert not torch.allclose(y1, y2)
     assert torch.allclose(y2, y_fresh.detach(), atol=1e-6)
+
+
+def test_empty_sequence_keeps_state():
+    layer = _layer()
+    _, s = layer(torch.randn(2, 5, 16), return_state=True)
+    y0, s0 = layer(torch.randn(2, 0, 16), state=s, return_state=True)
+    assert y0.shape == (2, 0, 16) and torch.equal(s0, s)

@@ -1,0 +1,84 @@
+"""Spike-token views shared by POSSM and POYO: namespaced unit / session vocabularies and dropout.
+
+Each spike becomes a token (unit index, timestamp). Unit and session ids are prefixed by their
+dataset (brainset) and session so that one model can ingest any number of sessions with any
+population sizes: the embedding tables are indexed by the global indices built here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from bench.data.recording import Recording
+
+
+def session_key(rec: Recording) -> str:
+    return f"{rec.brainset}/{rec.recording_id}"
+
+
+def unit_keys(rec: Recording) -> list[str]:
+    prefix = session_key(rec)
+    return [f"{prefix}/{u}" for u in rec.unit_ids.tolist()]
+
+
+@dataclass
+class Vocabulary:
+    """Global indices of units and sessions; new sessions can be added (unit identification)."""
+
+    units: dict[str, int] = field(default_factory=dict)
+    sessions: dict[str, int] = field(default_factory=dict)
+
+    def add(self, recordings: Iterable[Recording]) -> None:
+        for rec in recordings:
+            if session_key(rec) not in self.sessions:
+                self.sessions[session_key(rec)] = len(self.sessions)
+            for key in unit_keys(rec):
+                if key not in self.units:
+                    self.units[key] = len(self.units)
+
+    def unit_index(self, rec: Recording) -> np.ndarray:
+        """Map the recording's local unit indices to global embedding rows (cached on the recording)."""
+        cache_key = ("unit_index", id(self))
+        if cache_key not in rec._views:
+            rec._views[cache_key] = np.array([self.units[k] for k in unit_keys(rec)], dtype=np.int64)
+        return rec._views[cache_key]
+
+    def session_index(self, rec: Recording) -> int:
+        return self.sessions[session_key(rec)]
+
+    def __contains__(self, rec: Recording) -> bool:
+        return session_key(rec) in self.sessions
+
+
+def unit_dropout_mask(
+    n_units: int, rng: np.random.Generator, minimum: int = 60, mode: int = 300, maximum: int = 1000
+) -> np.ndarray:
+    """Boolean mask keeping a random subset of units (size from a triangular distribution, POSSM).
+
+    Populations smaller than ``minimum`` are kept whole.
+    """
+    if n_units <= minimum:
+        return np.ones(n_units, bool)
+    hi = min(maximum, n_units)
+    keep = int(round(rng.triangular(minimum, min(mode, hi), hi))) if hi > minimum else n_units
+    mask = np.zeros(n_units, bool)
+    mask[rng.choice(n_units, size=max(1, keep), replace=False)] = True
+    return mask
+
+
+def drop_units(times: np.ndarray, units: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = mask[units]
+    return times[keep], units[keep]
+
+
+def tokens_between(rec: Recording, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+    """Spike tokens of [start, end): absolute times and local unit indices."""
+    return rec.spikes_between(start, end)
+
+
+def packed_offsets(lengths: Sequence[int]) -> np.ndarray:
+    """cu_seqlens-style offsets [0, n0, n0+n1, ...] for packed variable-length batches."""
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
