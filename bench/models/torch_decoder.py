@@ -20,17 +20,14 @@ from bench.training.loop import seed_everything, train_loop
 
 
 def pad_collate(examples: list[dict]) -> dict[str, torch.Tensor]:
-    """Stack dicts of arrays, zero-padding each key along its first axis."""
+    """Stack dicts of arrays, zero-padding every axis to the largest example (False for masks)."""
     out = {}
     for key in examples[0]:
         arrays = [np.asarray(e[key]) for e in examples]
-        if arrays[0].ndim == 0:
-            out[key] = torch.as_tensor(np.stack(arrays))
-            continue
-        n = max(a.shape[0] for a in arrays)
-        padded = np.zeros((len(arrays), n) + arrays[0].shape[1:], dtype=arrays[0].dtype)
+        shape = tuple(max(a.shape[d] for a in arrays) for d in range(arrays[0].ndim))
+        padded = np.zeros((len(arrays),) + shape, dtype=arrays[0].dtype)
         for i, a in enumerate(arrays):
-            padded[i, : a.shape[0]] = a
+            padded[(i,) + tuple(slice(0, n) for n in a.shape)] = a
         out[key] = torch.as_tensor(padded)
     return out
 
@@ -88,6 +85,10 @@ class TorchDecoder(Decoder):
         ex["weights"] = seg.weights.astype(np.float32)
         return ex
 
+    def augment(self, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """Training-time augmentation of a collated batch (e.g. unit dropout); none by default."""
+        return batch
+
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return task_loss(self.spec.kind, self.forward(batch), batch["targets"], batch["weights"])
 
@@ -113,8 +114,13 @@ class TorchDecoder(Decoder):
 
             return float(self._loss(to_device(valid_batch, self.device)))
 
+        rng = np.random.default_rng(self.seed)
+
+        def train_collate(items: list[dict]) -> dict[str, torch.Tensor]:
+            return self.augment(pad_collate(items), rng)
+
         report = train_loop(
-            self.module, examples, pad_collate, self._loss, valid_loss, train,
+            self.module, examples, train_collate, self._loss, valid_loss, train,
             seed=self.seed, device=self.device, progress=progress, desc=f"{self.registry_name}",
         )
         return report.to_dict()
