@@ -1,0 +1,83 @@
+"""Recurrent backbones over the chunk sequence: GRU, S4D and Mamba, with one streaming interface.
+
+``forward(x)`` maps (batch, chunks, in_dim) to (batch, chunks, out_dim) in one pass (cuDNN-style
+GRU, FFT convolution for S4D, selective scan for Mamba); ``init_state`` / ``step`` do the same one
+chunk at a time with a state whose size does not depend on how many chunks came before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from bench.nn.mamba import MambaStack
+from bench.nn.s4d import S4DStack
+
+
+class GRUBackbone(nn.Module):
+    def __init__(self, in_dim: int, hidden: int, layers: int, dropout: float = 0.0):
+        super().__init__()
+        self.out_dim = hidden
+        self.rnn = nn.GRU(in_dim, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.rnn(x)[0]
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> Any:
+        return None
+
+    def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        y, h = self.rnn(x_t.unsqueeze(1), state)
+        return y[:, 0], h
+
+
+class S4DBackbone(nn.Module):
+    """Linear projection to d_model, then a stack of pre-norm residual S4D blocks."""
+
+    def __init__(self, in_dim: int, d_model: int, layers: int, d_state: int = 64, dropout: float = 0.0):
+        super().__init__()
+        self.out_dim = d_model
+        self.proj = nn.Linear(in_dim, d_model)
+        self.ssm = S4DStack(d_model, layers, d_state=d_state, dropout=dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.ssm(self.proj(x))
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> Any:
+        return self.ssm.init_state(batch_size, device, dtype)
+
+    def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        return self.ssm.step(self.proj(x_t), state)
+
+
+class MambaBackbone(nn.Module):
+    """Linear projection to d_model, then Mamba blocks (mamba-ssm layout; CUDA kernel when present)."""
+
+    def __init__(self, in_dim: int, d_model: int, layers: int, d_state: int = 16, expand: int = 2,
+                 d_conv: int = 4, dropout: float = 0.0):
+        super().__init__()
+        self.out_dim = d_model
+        self.proj = nn.Linear(in_dim, d_model)
+        self.ssm = MambaStack(d_model, layers, d_state=d_state, expand=expand, d_conv=d_conv, dropout=dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.ssm(self.proj(x))
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> Any:
+        return self.ssm.init_state(batch_size, device, dtype)
+
+    def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        return self.ssm.step(self.proj(x_t), state)
+
+
+def make_backbone(kind: str, in_dim: int, hidden: int, layers: int, d_state: int, expand: int,
+                  dropout: float) -> nn.Module:
+    if kind == "gru":
+        return GRUBackbone(in_dim, hidden, layers, dropout)
+    if kind == "s4d":
+        return S4DBackbone(in_dim, hidden, layers, d_state=d_state, dropout=dropout)
+    if kind == "mamba":
+        return MambaBackbone(in_dim, hidden, layers, d_state=d_state, expand=expand, dropout=dropout)
+    raise ValueError(f"unknown backbone {kind!r}")
+

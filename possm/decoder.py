@@ -1,0 +1,224 @@
+"""POSSM decoders for the harness: tokenisation of segments into chunks, training, streaming.
+
+Registered configurations (parameter counts exclude unit / session embedding tables; targets
+from the paper, FACTS.md):
+
+| name               | backbone          | target |
+|--------------------|-------------------|--------|
+| possm-gru          | GRU 256 x 1       | 0.47M  |
+| possm-s4d          | S4D               | 0.41M  |
+| possm-mamba        | Mamba             | 0.68M  |
+| possm-gru-large    | GRU 512 x 4       | 7.96M  |
+| possm-s4d-large    | S4D               | 4.56M  |
+| possm-mamba-large  | Mamba             | 8.96M  |
+
+The large (pretrained-scale) variants train one model on all sessions of a dataset at once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from bench.data.views import grid_index
+from bench.models.base import ModelParams, SpikeChunk
+from bench.models.tokens import Vocabulary, unit_dropout_mask
+from bench.models.torch_decoder import TorchDecoder
+from bench.registry import models
+from bench.tasks.base import Segment, TaskData, TaskKind
+from possm.model import POSSMNet
+
+
+class POSSMParams(ModelParams):
+    backbone: Literal["gru", "s4d", "mamba"] = "gru"
+    dim: int = Field(64, ge=8, description="token / latent width")
+    n_latents: int = Field(1, ge=1, description="latents per chunk")
+    dim_head: int = Field(64, ge=8)
+    enc_heads: int = Field(1, ge=1)
+    dec_heads: int = Field(1, ge=1)
+    hidden: int = Field(256, ge=8, description="backbone width (GRU hidden size / SSM d_model)")
+    layers: int = Field(1, ge=1)
+    d_state: int = Field(64, ge=1, description="SSM state size (S4D N, Mamba d_state)")
+    expand: int = Field(2, ge=1, description="Mamba expansion factor")
+    k_recent: int = Field(3, ge=1, description="backbone outputs each output query attends to")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    t_min: float = Field(1e-4, gt=0, description="shortest RoPE period (s)")
+    t_max: float = Field(10.0, gt=0, description="longest RoPE period (s)")
+    unit_dropout: bool = Field(True, description="train on random subsets of units (min 60, mode 300, max 1000)")
+
+
+class POSSMDecoder(TorchDecoder):
+    """POSSM: spike-token cross-attention per chunk feeding a recurrent backbone."""
+
+    Params = POSSMParams
+    supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
+    embedding_prefixes = ("unit_emb", "session_emb")
+    module: POSSMNet
+
+    # ------------------------------------------------------------------ tokenisation
+    def build(self, sessions: Sequence[TaskData]) -> POSSMNet:
+        self.vocab = Vocabulary()
+        self.vocab.add(d.recording for d in sessions)
+        self.unit_ranges = {}
+        for d in sessions:
+            idx = self.vocab.unit_index(d.recording)
+            self.unit_ranges[self.vocab.session_index(d.recording)] = idx
+        return POSSMNet(self.params, len(self.vocab.units), len(self.vocab.sessions), self.spec.dim)
+
+    def encode(self, seg: Segment) -> dict[str, np.ndarray]:
+        rec, c = seg.recording, self.chunk_s
+        n_chunks = int(round(seg.duration / c))
+        times, local = rec.spikes_between(seg.start, seg.end)
+        chunk = np.clip(grid_index(times, seg.start, c), 0, n_chunks - 1)
+        counts = np.bincount(chunk, minlength=n_chunks)
+        width = int(counts.max(initial=0)) + 1  # slot 0 holds the padding token
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        slot = np.arange(times.size) - first[chunk] + 1
+        unit = np.zeros((n_chunks, width), np.int64)
+        time = np.zeros((n_chunks, width), np.float64)
+        mask = np.zeros((n_chunks, width), bool)
+        unit[chunk, slot] = self.vocab.unit_index(rec)[local]
+        time[chunk, slot] = times - seg.start
+        mask[chunk, slot] = True
+        mid = (np.arange(n_chunks) + 0.5) * c
+        time[:, 0] = mid
+        mask[:, 0] = counts == 0
+        return {
+            "tok_unit": unit, "tok_time": time, "tok_mask": mask,
+            "chunk_mid": mid, "chunk_end": (np.arange(n_chunks) + 1.0) * c,
+            "chunk_valid": np.ones(n_chunks, bool),
+            "query_time": seg.query_times - seg.start,
+            "query_chunk": np.clip(grid_index(seg.query_times, seg.start, c), 0, n_chunks - 1),
+            "session": np.asarray(self.vocab.session_index(rec), np.int64),
+        }
+
+    def augment(self, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """Unit dropout: each sample keeps a random subset of its session's units."""
+        if not self.params.unit_dropout:
+            return batch
+        mask = batch["tok_mask"].clone()
+        for b in range(mask.shape[0]):
+            units = self.unit_ranges[int(batch["session"][b])]
+            kept = torch.from_numpy(units[unit_dropout_mask(units.size, rng)])
+            spikes = mask[b, :, 1:] & torch.isin(batch["tok_unit"][b, :, 1:], kept)
+            mask[b, :, 1:] = spikes
+            mask[b, :, 0] = ~spikes.any(dim=-1)
+        return {**batch, "tok_mask": mask}
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.module(batch)
+
+    # ------------------------------------------------------------------ streaming
+    def reset(self, recording) -> None:
+        self._state = self.module.init_state()
+        self._origin = None
+        self._units = torch.from_numpy(self.vocab.unit_index(recording))
+        self._session = torch.tensor([self.vocab.session_index(recording)])
+
+    @torch.inference_mode()
+    def step(self, chunk: SpikeChunk) -> np.ndarray:
+        if self._origin is None:
+            self._origin = chunk.start
+        t0 = chunk.start - self._origin
+        n = chunk.spike_times.size
+        unit = torch.zeros((1, n + 1), dtype=torch.int64)
+        time = torch.empty((1, n + 1), dtype=torch.float64)
+        mask = torch.ones((1, n + 1), dtype=torch.bool)
+        mid = t0 + 0.5 * self.chunk_s
+        unit[0, 1:] = self._units[torch.from_numpy(chunk.spike_units)]
+        time[0, 1:] = torch.from_numpy(chunk.spike_times - self._origin)
+        time[0, 0] = mid
+        mask[0, 0] = n == 0
+        q = torch.from_numpy(chunk.query_times - self._origin).unsqueeze(0)
+        out = self.module.step(self._state, unit, time, mask, mid, t0 + self.chunk_s, self._session, q)
+        return self.denormalise(out[0].float().numpy())
+
+
+
+
+# ---------------------------------------------------------------------- registered configurations
+# Single-session: dim 64, one 64-wide input head, two output heads (public config: dim 64, GRU 256 x 1).
+class POSSMGRUParams(POSSMParams):
+    backbone: Literal["gru", "s4d", "mamba"] = "gru"
+    dec_heads: int = Field(2, ge=1)
+
+
+class POSSMS4DParams(POSSMGRUParams):
+    backbone: Literal["gru", "s4d", "mamba"] = "s4d"
+    hidden: int = Field(192, ge=8)
+    layers: int = Field(2, ge=1)
+
+
+class POSSMMambaParams(POSSMGRUParams):
+    backbone: Literal["gru", "s4d", "mamba"] = "mamba"
+    d_state: int = Field(16, ge=1)
+
+
+# Pretrained scale: dim 256, GRU 512 x 4 (public large config), S4D / Mamba 512 x 4.
+class _LargeMixin(POSSMParams):
+    dim: int = Field(256, ge=8)
+    hidden: int = Field(512, ge=8)
+    layers: int = Field(4, ge=1)
+    enc_heads: int = Field(2, ge=1)
+    dec_heads: int = Field(4, ge=1)
+
+
+class POSSMGRULargeParams(_LargeMixin):
+    backbone: Literal["gru", "s4d", "mamba"] = "gru"
+
+
+class POSSMS4DLargeParams(_LargeMixin):
+    backbone: Literal["gru", "s4d", "mamba"] = "s4d"
+
+
+class POSSMMambaLargeParams(_LargeMixin):
+    backbone: Literal["gru", "s4d", "mamba"] = "mamba"
+    d_state: int = Field(16, ge=1)
+
+
+@models.register("possm-gru")
+class POSSMGRU(POSSMDecoder):
+    """POSSM with a GRU backbone, single session (paper: 0.47M parameters)."""
+
+    Params = POSSMGRUParams
+
+
+@models.register("possm-s4d")
+class POSSMS4D(POSSMDecoder):
+    """POSSM with an S4D backbone, single session (paper: 0.41M parameters)."""
+
+    Params = POSSMS4DParams
+
+
+@models.register("possm-mamba")
+class POSSMMamba(POSSMDecoder):
+    """POSSM with a Mamba backbone, single session (paper: 0.68M parameters)."""
+
+    Params = POSSMMambaParams
+
+
+@models.register("possm-gru-large")
+class POSSMGRULarge(POSSMDecoder):
+    """POSSM-GRU at pretrained scale, trained on all sessions of a dataset (paper: 7.96M)."""
+
+    Params = POSSMGRULargeParams
+    multi_session = True
+
+
+@models.register("possm-s4d-large")
+class POSSMS4DLarge(POSSMDecoder):
+    """POSSM-S4D at pretrained scale, trained on all sessions of a dataset (paper: 4.56M)."""
+
+    Params = POSSMS4DLargeParams
+    multi_session = True
+
+
+@models.register("possm-mamba-large")
+class POSSMMambaLarge(POSSMDecoder):
+    """POSSM-Mamba at pretrained scale, trained on all sessions of a dataset (paper: 8.96M)."""
+
+    Params = POSSMMambaLargeParams
+    multi_session = True

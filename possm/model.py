@@ -1,0 +1,104 @@
+"""The POSSM network: spike tokens -> per-chunk cross-attention -> recurrent backbone -> output attention.
+
+Per chunk (50 ms by default) a fixed number of learnable latents, timestamped at the chunk
+midpoint, cross-attend to the chunk's spike tokens (unit embedding + token type, rotary time
+embedding with value rotation; an empty chunk holds one padding token). The latents feed a
+recurrent backbone (GRU, S4D or Mamba) whose outputs are timestamped at chunk ends. Each output
+query (session embedding at an output timestamp, with RoPE) attends to the k most recent
+backbone outputs, including the chunk that holds its timestamp; a linear head reads it out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import BaseModel
+from torch import Tensor, nn
+
+from bench.nn.rotary import RotaryCrossAttentionBlock, RotaryTimeEmbedding
+from possm.backbones import make_backbone
+
+PAD_TYPE, SPIKE_TYPE = 1, 0
+
+
+def recent_chunks_mask(query_chunk: Tensor, n_chunks: int, k: int, chunk_valid: Tensor) -> Tensor:
+    """(B, Q, C) mask: a query in chunk c sees chunks c-k+1 .. c (its own and the k-1 before).
+
+    Works on chunk indices, not float times, so offline and streaming assign boundary queries
+    to the same chunk.
+    """
+    c = torch.arange(n_chunks, device=query_chunk.device)
+    qc = query_chunk.unsqueeze(-1)
+    return (c <= qc) & (c > qc - k) & chunk_valid.unsqueeze(1)
+
+
+class POSSMNet(nn.Module):
+    def __init__(self, p: BaseModel, n_units: int, n_sessions: int, n_out: int):
+        super().__init__()
+        self.p = p
+        dim = p.dim
+        self.unit_emb = nn.Embedding(n_units, dim)
+        self.session_emb = nn.Embedding(n_sessions, dim)
+        self.token_type_emb = nn.Embedding(2, dim)
+        self.latents = nn.Parameter(torch.randn(p.n_latents, dim) * 0.02)
+        self.rotary = RotaryTimeEmbedding(p.dim_head, t_min=p.t_min, t_max=p.t_max)
+        self.encoder = RotaryCrossAttentionBlock(
+            dim, heads=p.enc_heads, dim_head=p.dim_head, dropout=p.dropout, rotate_value=True,
+            ff_dropout=p.dropout,
+        )
+        self.backbone = make_backbone(p.backbone, p.n_latents * dim, p.hidden, p.layers, p.d_state, p.expand, p.dropout)
+        self.decoder = RotaryCrossAttentionBlock(
+            dim, context_dim=self.backbone.out_dim, heads=p.dec_heads, dim_head=p.dim_head,
+            dropout=p.dropout, rotate_value=False, ff_dropout=p.dropout,
+        )
+        self.readout = nn.Linear(dim, n_out)
+        nn.init.normal_(self.unit_emb.weight, std=1.0)  # unit identity must dominate the token type
+        nn.init.normal_(self.token_type_emb.weight, std=0.02)
+        nn.init.normal_(self.session_emb.weight, std=0.02)
+
+    # ------------------------------------------------------------------ pieces shared by both paths
+    def encode_chunks(self, unit: Tensor, time: Tensor, mask: Tensor, mid: Tensor) -> Tensor:
+        """Tokens (N, L) of N chunks (slot 0 = padding token) -> latents (N, n_latents * dim)."""
+        types = torch.full_like(unit, SPIKE_TYPE)
+        types[:, 0] = PAD_TYPE
+        ctx = self.unit_emb(unit) + self.token_type_emb(types)
+        q = self.latents.unsqueeze(0).expand(unit.shape[0], -1, -1)
+        q_rot = self.rotary(mid.unsqueeze(-1).expand(-1, self.p.n_latents))
+        z = self.encoder(q, ctx, q_rot, self.rotary(time), context_mask=mask)
+        return z.flatten(1)
+
+    def readout_queries(self, session: Tensor, query_time: Tensor, kv: tuple[Tensor, Tensor],
+                        attn_mask: Tensor | None) -> Tensor:
+        q = self.session_emb(session).unsqueeze(1).expand(-1, query_time.shape[1], -1)
+        out = self.decoder(q, None, self.rotary(query_time), None, attn_mask=attn_mask, kv=kv)
+        return self.readout(out)
+
+    # ------------------------------------------------------------------ offline / training
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        unit, time, mask = batch["tok_unit"], batch["tok_time"], batch["tok_mask"]
+        B, C, L = unit.shape
+        z = self.encode_chunks(unit.reshape(B * C, L), time.reshape(B * C, L), mask.reshape(B * C, L),
+                               batch["chunk_mid"].reshape(B * C))
+        h = self.backbone(z.reshape(B, C, -1))
+        kv = self.decoder.context_kv(h, self.rotary(batch["chunk_end"]))
+        attn = recent_chunks_mask(batch["query_chunk"], C, self.p.k_recent, batch["chunk_valid"])
+        return self.readout_queries(batch["session"], batch["query_time"], kv, attn)
+
+    # ------------------------------------------------------------------ streaming
+    def init_state(self) -> dict[str, Any]:
+        return {"backbone": self.backbone.init_state(1), "keys": [], "values": []}
+
+    def step(self, state: dict, unit: Tensor, time: Tensor, mask: Tensor, mid: float, end: float,
+             session: Tensor, query_time: Tensor) -> Tensor:
+        """One chunk at batch 1: tokens (1, L) -> outputs (1, Q, n_out) for the chunk's queries."""
+        z = self.encode_chunks(unit, time, mask, torch.tensor([mid], dtype=time.dtype))
+        y, state["backbone"] = self.backbone.step(z, state["backbone"])
+        k, v = self.decoder.context_kv(y.unsqueeze(1), self.rotary(torch.tensor([[end]], dtype=time.dtype)))
+        keep = self.p.k_recent - 1
+        state["keys"] = state["keys"][-keep:] + [k] if keep else [k]
+        state["values"] = state["values"][-keep:] + [v] if keep else [v]
+        if query_time.shape[1] == 0:
+            return query_time.new_zeros((1, 0, self.readout.out_features))
+        kv = (torch.cat(state["keys"], dim=1), torch.cat(state["values"], dim=1))
+        return self.readout_queries(session, query_time, kv, None)
