@@ -61,6 +61,9 @@ class Decoder:
     supported_kinds: ClassVar[frozenset[TaskKind]] = frozenset()
     # True when one model can be trained on several sessions at once (spike-token models).
     multi_session: ClassVar[bool] = False
+    # False when offline predict deliberately differs from streaming (e.g. POYO's paper-style
+    # averaging of overlapping windows); the runner then skips the equality check.
+    streams_like_predict: bool = True
     registry_name: ClassVar[str] = ""
 
     def __init__(self, params: ModelParams | None = None, seed: int = 0, device: str = "cpu"):

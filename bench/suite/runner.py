@@ -137,7 +137,7 @@ def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device
                 "train_seconds": train_s / len(group),
                 "eval_seconds": eval_s,
             })
-            if stream_diff is None and suite.spec.check_streaming:
+            if stream_diff is None and suite.spec.check_streaming and model.streams_like_predict:
                 streamed = model.stream(test[0], chunk_s)
                 stream_diff = float(np.max(np.abs(streamed - preds[0])))
                 model.to(device)
