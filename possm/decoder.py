@@ -73,22 +73,19 @@ class POSSMDecoder(TorchDecoder):
         n_chunks = int(round(seg.duration / c))
         times, local = rec.spikes_between(seg.start, seg.end)
         chunk = np.clip(grid_index(times, seg.start, c), 0, n_chunks - 1)
-        counts = np.bincount(chunk, minlength=n_chunks)
-        width = int(counts.max(initial=0)) + 1  # slot 0 holds the padding token
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        slot = np.arange(times.size) - first[chunk] + 1
-        unit = np.zeros((n_chunks, width), np.int64)
-        time = np.zeros((n_chunks, width), np.float64)
-        mask = np.zeros((n_chunks, width), bool)
-        unit[chunk, slot] = self.vocab.unit_index(rec)[local]
-        time[chunk, slot] = times - seg.start
-        mask[chunk, slot] = True
-        mid = (np.arange(n_chunks) + 0.5) * c
-        time[:, 0] = mid
-        mask[:, 0] = counts == 0
+        empty = np.flatnonzero(np.bincount(chunk, minlength=n_chunks) == 0)
+        mids = seg.start + (np.arange(n_chunks) + 0.5) * c
+        # spikes, then one padding token (unit -1) per empty chunk, in chunk order
+        unit = np.concatenate([self.vocab.unit_index(rec)[local], np.full(empty.size, -1)])
+        tok_chunk = np.concatenate([chunk, empty])
+        dt = np.concatenate([times - mids[chunk], np.zeros(empty.size)])
+        order = np.argsort(tok_chunk, kind="stable")
         return {
-            "tok_unit": unit, "tok_time": time, "tok_mask": mask,
-            "chunk_mid": mid, "chunk_end": (np.arange(n_chunks) + 1.0) * c,
+            "tok_unit": unit[order].astype(np.int64),
+            "tok_dt": dt[order].astype(np.float32),
+            "tok_chunk": tok_chunk[order].astype(np.int64),
+            "tok_valid": np.ones(order.size, bool),
+            "chunk_end": (np.arange(n_chunks) + 1.0) * c,
             "chunk_valid": np.ones(n_chunks, bool),
             "query_time": seg.query_times - seg.start,
             "query_chunk": np.clip(grid_index(seg.query_times, seg.start, c), 0, n_chunks - 1),
@@ -96,17 +93,33 @@ class POSSMDecoder(TorchDecoder):
         }
 
     def augment(self, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """Unit dropout: each sample keeps a random subset of its session's units."""
+        """Unit dropout: each sample keeps a random subset of its session's units; chunks left
+        without spikes get their padding token, as in the streaming path."""
         if not self.params.unit_dropout:
             return batch
-        mask = batch["tok_mask"].clone()
-        for b in range(mask.shape[0]):
+        unit, valid, chunk = batch["tok_unit"], batch["tok_valid"].clone(), batch["tok_chunk"]
+        B, C = batch["chunk_end"].shape
+        extra_chunk = []
+        for b in range(B):
             units = self.unit_ranges[int(batch["session"][b])]
             kept = torch.from_numpy(units[unit_dropout_mask(units.size, rng)])
-            spikes = mask[b, :, 1:] & torch.isin(batch["tok_unit"][b, :, 1:], kept)
-            mask[b, :, 1:] = spikes
-            mask[b, :, 0] = ~spikes.any(dim=-1)
-        return {**batch, "tok_mask": mask}
+            spike = valid[b] & (unit[b] >= 0)
+            valid[b] = spike & torch.isin(unit[b], kept)
+            has = torch.zeros(C, dtype=torch.bool).index_fill_(0, chunk[b][valid[b]], True)
+            missing = torch.nonzero(~has & batch["chunk_valid"][b]).flatten()
+            extra_chunk.append(missing)
+        # append padding tokens for chunks that lost all their spikes
+        n_extra = max(len(e) for e in extra_chunk)
+        if n_extra:
+            pad = lambda x, v: torch.nn.functional.pad(x, (0, n_extra), value=v)  # noqa: E731
+            out = {**batch, "tok_unit": pad(unit, -1), "tok_dt": pad(batch["tok_dt"], 0.0),
+                   "tok_chunk": pad(chunk, 0), "tok_valid": pad(valid, False)}
+            for b, missing in enumerate(extra_chunk):
+                n0 = unit.shape[1]
+                out["tok_chunk"][b, n0 : n0 + len(missing)] = missing
+                out["tok_valid"][b, n0 : n0 + len(missing)] = True
+            return out
+        return {**batch, "tok_valid": valid}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.module(batch)
@@ -122,21 +135,17 @@ class POSSMDecoder(TorchDecoder):
     def step(self, chunk: SpikeChunk) -> np.ndarray:
         if self._origin is None:
             self._origin = chunk.start
-        t0 = chunk.start - self._origin
         n = chunk.spike_times.size
-        unit = torch.zeros((1, n + 1), dtype=torch.int64)
-        time = torch.empty((1, n + 1), dtype=torch.float64)
-        mask = torch.ones((1, n + 1), dtype=torch.bool)
-        mid = t0 + 0.5 * self.chunk_s
-        unit[0, 1:] = self._units[torch.from_numpy(chunk.spike_units)]
-        time[0, 1:] = torch.from_numpy(chunk.spike_times - self._origin)
-        time[0, 0] = mid
-        mask[0, 0] = n == 0
+        mid = chunk.start + 0.5 * self.chunk_s
+        if n:
+            unit = self._units[torch.from_numpy(chunk.spike_units)]
+            dt = torch.from_numpy((chunk.spike_times - mid).astype(np.float32))
+        else:  # an empty chunk holds one padding token at its centre
+            unit, dt = torch.full((1,), -1, dtype=torch.int64), torch.zeros(1)
         q = torch.from_numpy(chunk.query_times - self._origin).unsqueeze(0)
-        out = self.module.step(self._state, unit, time, mask, mid, t0 + self.chunk_s, self._session, q)
+        end = chunk.start - self._origin + self.chunk_s
+        out = self.module.step(self._state, unit, dt, end, self._session, q)
         return self.denormalise(out[0].float().numpy())
-
-
 
 
 # ---------------------------------------------------------------------- registered configurations

@@ -58,14 +58,30 @@ class POSSMNet(nn.Module):
         nn.init.normal_(self.session_emb.weight, std=0.02)
 
     # ------------------------------------------------------------------ pieces shared by both paths
-    def encode_chunks(self, unit: Tensor, time: Tensor, mask: Tensor, mid: Tensor) -> Tensor:
-        """Tokens (N, L) of N chunks (slot 0 = padding token) -> latents (N, n_latents * dim)."""
-        types = torch.full_like(unit, SPIKE_TYPE)
-        types[:, 0] = PAD_TYPE
-        ctx = self.unit_emb(unit) + self.token_type_emb(types)
-        q = self.latents.unsqueeze(0).expand(unit.shape[0], -1, -1)
-        q_rot = self.rotary(mid.unsqueeze(-1).expand(-1, self.p.n_latents))
-        z = self.encoder(q, ctx, q_rot, self.rotary(time), context_mask=mask)
+    def token_kv_table(self) -> Tensor:
+        """Projected keys/values of every token kind: one row per unit (spike tokens), then the
+        padding token (last row). A token's context vector depends only on its unit, so
+        normalising and projecting this table once replaces the same work on every token."""
+        spikes = self.unit_emb.weight + self.token_type_emb.weight[SPIKE_TYPE]
+        table = torch.cat([spikes, self.token_type_emb.weight[PAD_TYPE : PAD_TYPE + 1]], dim=0)
+        return self.encoder.attn.to_kv(self.encoder.norm_context(table))
+
+    def encode_chunks(self, unit: Tensor, dt: Tensor, chunk: Tensor, n_chunks: int,
+                      kv_table: Tensor | None = None) -> Tensor:
+        """Flat tokens of n_chunks chunks -> latents (n_chunks, n_latents * dim).
+
+        ``unit`` (N,) global unit index or -1 for a padding token, ``dt`` (N,) token time minus
+        its chunk's midpoint, ``chunk`` (N,) chunk index. Rotary attention depends only on time
+        differences, so timing tokens from their own chunk's centre (where the latents sit) is
+        exact and keeps the phases small and precise.
+        """
+        if kv_table is None:
+            kv_table = self.token_kv_table()
+        rows = torch.where(unit < 0, kv_table.shape[0] - 1, unit)
+        kv = self.encoder.attn.rotate_kv(kv_table[rows], self.rotary(dt))
+        q = self.latents.unsqueeze(0).expand(n_chunks, -1, -1)
+        q_rot = self.rotary(torch.zeros(n_chunks, self.p.n_latents, dtype=dt.dtype, device=dt.device))
+        z = self.encoder.forward_segments(q, q_rot, kv, chunk)
         return z.flatten(1)
 
     def readout_queries(self, session: Tensor, query_time: Tensor, kv: tuple[Tensor, Tensor],
@@ -76,10 +92,10 @@ class POSSMNet(nn.Module):
 
     # ------------------------------------------------------------------ offline / training
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        unit, time, mask = batch["tok_unit"], batch["tok_time"], batch["tok_mask"]
-        B, C, L = unit.shape
-        z = self.encode_chunks(unit.reshape(B * C, L), time.reshape(B * C, L), mask.reshape(B * C, L),
-                               batch["chunk_mid"].reshape(B * C))
+        B, C = batch["chunk_end"].shape
+        valid = batch["tok_valid"]
+        chunk = batch["tok_chunk"] + C * torch.arange(B, device=valid.device).unsqueeze(1)
+        z = self.encode_chunks(batch["tok_unit"][valid], batch["tok_dt"][valid], chunk[valid], B * C)
         h = self.backbone(z.reshape(B, C, -1))
         kv = self.decoder.context_kv(h, self.rotary(batch["chunk_end"]))
         attn = recent_chunks_mask(batch["query_chunk"], C, self.p.k_recent, batch["chunk_valid"])
@@ -87,14 +103,14 @@ class POSSMNet(nn.Module):
 
     # ------------------------------------------------------------------ streaming
     def init_state(self) -> dict[str, Any]:
-        return {"backbone": self.backbone.init_state(1), "keys": [], "values": []}
+        """Streaming state; the token table is computed once here, not per chunk."""
+        return {"backbone": self.backbone.init_state(1), "keys": [], "values": [], "kv_table": self.token_kv_table()}
 
-    def step(self, state: dict, unit: Tensor, time: Tensor, mask: Tensor, mid: float, end: float,
-             session: Tensor, query_time: Tensor) -> Tensor:
-        """One chunk at batch 1: tokens (1, L) -> outputs (1, Q, n_out) for the chunk's queries."""
-        z = self.encode_chunks(unit, time, mask, torch.tensor([mid], dtype=time.dtype))
+    def step(self, state: dict, unit: Tensor, dt: Tensor, end: float, session: Tensor, query_time: Tensor) -> Tensor:
+        """One chunk at batch 1: its tokens (N,) -> outputs (1, Q, n_out) for the chunk's queries."""
+        z = self.encode_chunks(unit, dt, torch.zeros_like(unit), 1, state["kv_table"])
         y, state["backbone"] = self.backbone.step(z, state["backbone"])
-        k, v = self.decoder.context_kv(y.unsqueeze(1), self.rotary(torch.tensor([[end]], dtype=time.dtype)))
+        k, v = self.decoder.context_kv(y.unsqueeze(1), self.rotary(torch.tensor([[end]], dtype=query_time.dtype)))
         keep = self.p.k_recent - 1
         state["keys"] = state["keys"][-keep:] + [k] if keep else [k]
         state["values"] = state["values"][-keep:] + [v] if keep else [v]

@@ -56,6 +56,7 @@ __all__ = [
     "apply_inverse_rotary",
     "recent_keys_mask",
     "masked_attention",
+    "segment_attention",
     "varlen_attention",
     "RotaryCrossAttention",
     "RotarySelfAttention",
@@ -285,6 +286,29 @@ def masked_attention(
     return out * row_ok.to(out.dtype)
 
 
+def segment_attention(q: Tensor, k: Tensor, v: Tensor, segment: Tensor, dropout_p: float = 0.0) -> Tensor:
+    """Attention where each token belongs to one segment and is seen only by that segment's queries.
+
+    ``q (S, Nq, H, Dh)``, ``k, v (N, H, Dh)`` flat over all segments, ``segment (N,)`` int in
+    ``[0, S)``. Returns ``(S, Nq, H, Dh)``; segments without tokens give zeros. Costs
+    O(N * Nq * H * Dh) with no padding at all: the layout for many short, unequal segments
+    (e.g. the spikes of each 50 ms chunk attended by that chunk's latents).
+    """
+    n_seg = q.shape[0]
+    # elementwise rather than einsum: einsum becomes a bmm over N tiny matrices, several x slower
+    scores = (q[segment] * k.unsqueeze(1)).sum(-1) * (q.shape[-1] ** -0.5)  # (N, Nq, H)
+    idx = segment.view(-1, 1, 1).expand_as(scores)
+    peak = torch.full((n_seg,) + scores.shape[1:], -torch.inf, dtype=scores.dtype, device=scores.device)
+    peak = peak.scatter_reduce(0, idx, scores.detach(), reduce="amax", include_self=True)
+    weights = torch.exp(scores - peak[segment])
+    total = torch.zeros_like(peak).index_add_(0, segment, weights)
+    weights = weights / total[segment]
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, dropout_p)
+    out = torch.zeros(q.shape, dtype=v.dtype, device=v.device)
+    return out.index_add_(0, segment, weights.unsqueeze(-1) * v.unsqueeze(1))
+
+
 def _lengths(cu_seqlens: Tensor) -> list[int]:
     return (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
 
@@ -434,12 +458,22 @@ class RotaryCrossAttention(nn.Module):
 
         Cache the result to reuse a context for several query steps (pass it as ``kv``).
         """
-        kv = self.to_kv(x_context).unflatten(-1, (2, self.heads, self.dim_head))  # (..., N, 2, H, Dh)
+        return self.rotate_kv(self.to_kv(x_context), context_rot)
+
+    def rotate_kv(self, kv: Tensor, context_rot: Tensor) -> tuple[Tensor, Tensor]:
+        """Rotate already projected ``to_kv`` outputs ``(..., N, 2 * H * Dh)`` by their token times.
+
+        Lets a model project a small table once (e.g. one row per unit: the context of a spike
+        token depends only on its unit) and gather rows per token, instead of projecting every
+        token: the projection is per token, so the result is the same.
+        """
+        kv = kv.unflatten(-1, (2, self.heads, self.dim_head))  # (..., N, 2, H, Dh)
         rot = context_rot.unsqueeze(-2).unsqueeze(-2)  # (..., N, 1, 1, P)
         if self.rotate_value:
-            kv = apply_rotary(kv, rot)
-            return kv.select(-3, 0), kv.select(-3, 1)
-        return apply_rotary(kv.select(-3, 0), _heads_rot(context_rot)), kv.select(-3, 1)
+            k, v = apply_rotary(kv, rot).unbind(-3)  # unbind: one gradient buffer, not one per select
+            return k, v
+        k, v = kv.unbind(-3)
+        return apply_rotary(k, _heads_rot(context_rot)), v
 
     def _query(self, x_query: Tensor, query_rot: Tensor) -> Tensor:
         q = self.to_q(x_query).unflatten(-1, (self.heads, self.dim_head))
@@ -489,6 +523,14 @@ class RotaryCrossAttention(nn.Module):
             self.dropout if self.training else 0.0,
         )
         return self._finish(out.transpose(1, 2), query_rot)
+
+    def forward_segments(self, x_query: Tensor, query_rot: Tensor, kv: tuple[Tensor, Tensor], segment: Tensor) -> Tensor:
+        """Segment layout: ``x_query (S, Nq, D)``, ``query_rot (S, Nq, P)``, ``kv`` flat
+        ``(N, H, Dh)`` pairs from :meth:`project_context` / :meth:`rotate_kv`, ``segment (N,)``.
+        Each segment's queries see only that segment's tokens (see :func:`segment_attention`)."""
+        q = self._query(x_query, query_rot)
+        out = segment_attention(q, kv[0], kv[1], segment, self.dropout if self.training else 0.0)
+        return self._finish(out, query_rot)
 
     def forward_packed(
         self,
@@ -633,6 +675,12 @@ class RotaryCrossAttentionBlock(nn.Module):
             self.norm_query(x_query), None, query_rot, None,
             context_mask=context_mask, attn_mask=attn_mask, kv=kv,
         )
+        return x + self.ff(x)
+
+    def forward_segments(self, x_query: Tensor, query_rot: Tensor, kv: tuple[Tensor, Tensor], segment: Tensor) -> Tensor:
+        """Segment layout (see :meth:`RotaryCrossAttention.forward_segments`); ``kv`` from :meth:`context_kv`
+        or the attention's ``rotate_kv``."""
+        x = x_query + self.attn.forward_segments(self.norm_query(x_query), query_rot, kv, segment)
         return x + self.ff(x)
 
     def forward_packed(
