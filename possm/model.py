@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from torch import Tensor, nn
 
 from bench.nn.rotary import RotaryCrossAttentionBlock, RotaryTimeEmbedding
-from possm.backbones import make_backbone
+from bench.nn.backbones import make_backbone
 
 PAD_TYPE, SPIKE_TYPE = 1, 0
 

@@ -1,4 +1,6 @@
-"""Recurrent backbones over the chunk sequence: GRU, S4D and Mamba, with one streaming interface.
+"""Recurrent backbones over a sequence of chunks or bins: GRU, S4D and Mamba, one streaming interface.
+
+Used by POSSM (over chunk latents) and by the binned recurrent baselines (over spike counts).
 
 ``forward(x)`` maps (batch, chunks, in_dim) to (batch, chunks, out_dim) in one pass (cuDNN-style
 GRU, FFT convolution for S4D, selective scan for Mamba); ``init_state`` / ``step`` do the same one

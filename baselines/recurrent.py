@@ -1,0 +1,132 @@
+"""Recurrent decoders on binned counts: GRU, S4D and Mamba baselines, streamed by carrying state.
+
+Counts are standardised per unit, embedded by a linear layer, passed through the backbone
+(``bench.nn.backbones``: the same GRU / S4D / Mamba blocks POSSM uses) and read out per bin.
+The S4D and Mamba configurations are sized like the GRU baseline (~0.25M parameters with 85
+units) so the comparison is about the recurrence, not the size.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from bench.models.base import SpikeChunk
+from bench.models.binned import (
+    BinnedParams,
+    check_bin_divides_chunk,
+    chunk_counts,
+    query_bins,
+    segment_counts,
+    unit_stats,
+)
+from bench.models.torch_decoder import TorchDecoder
+from bench.nn.backbones import make_backbone
+from bench.registry import models
+from bench.tasks.base import Segment, TaskData, TaskKind
+
+
+class RecurrentParams(BinnedParams):
+    backbone: Literal["gru", "s4d", "mamba"] = "gru"
+    embed_dim: int = Field(64, ge=1, description="linear projection of the counts before the backbone")
+    hidden: int = Field(256, ge=1, description="GRU hidden size / SSM d_model")
+    layers: int = Field(1, ge=1)
+    d_state: int = Field(64, ge=1, description="SSM state size (S4D N, Mamba d_state)")
+    expand: int = Field(2, ge=1, description="Mamba expansion factor")
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class S4DBaselineParams(RecurrentParams):
+    backbone: Literal["gru", "s4d", "mamba"] = "s4d"
+    hidden: int = Field(192, ge=1)
+    layers: int = Field(2, ge=1)
+
+
+class MambaBaselineParams(RecurrentParams):
+    backbone: Literal["gru", "s4d", "mamba"] = "mamba"
+    hidden: int = Field(128, ge=1)
+    layers: int = Field(2, ge=1)
+    d_state: int = Field(16, ge=1)
+
+
+class RecurrentNet(nn.Module):
+    def __init__(self, n_units: int, p: RecurrentParams, n_out: int, mean, std):
+        super().__init__()
+        self.register_buffer("in_mean", torch.as_tensor(mean))
+        self.register_buffer("in_std", torch.as_tensor(std))
+        self.embed = nn.Sequential(nn.Linear(n_units, p.embed_dim), nn.GELU(), nn.Dropout(p.dropout))
+        self.backbone = make_backbone(p.backbone, p.embed_dim, p.hidden, p.layers, p.d_state, p.expand, p.dropout)
+        self.head = nn.Sequential(nn.Dropout(p.dropout), nn.Linear(self.backbone.out_dim, n_out))
+
+    def embed_counts(self, counts: torch.Tensor) -> torch.Tensor:
+        return self.embed((counts - self.in_mean) / self.in_std)
+
+    def forward(self, counts: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(self.embed_counts(counts)))
+
+
+class RecurrentDecoder(TorchDecoder):
+    """Recurrent network on binned counts (backbone chosen by ``backbone``)."""
+
+    Params = RecurrentParams
+    supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
+
+    @property
+    def bin_s(self) -> float:
+        return self.params.bin_ms / 1000.0
+
+    def check_chunk(self, chunk_s: float) -> None:
+        check_bin_divides_chunk(self.registry_name, self.params.bin_ms, chunk_s)
+
+    def build(self, sessions: Sequence[TaskData]) -> nn.Module:
+        self.check_chunk(sessions[0].chunk_s)
+        self.n_units = sessions[0].recording.n_units
+        mean, std = unit_stats(sessions, self.bin_s)
+        return RecurrentNet(self.n_units, self.params, self.spec.dim, mean, std)
+
+    def encode(self, seg: Segment) -> dict[str, np.ndarray]:
+        counts = segment_counts(seg, self.bin_s)
+        return {"counts": counts, "query_bin": query_bins(seg.start, seg.query_times, self.bin_s, counts.shape[0])}
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = self.module(batch["counts"])
+        idx = batch["query_bin"].unsqueeze(-1).expand(-1, -1, out.shape[-1])
+        return torch.gather(out, 1, idx)
+
+    def reset(self, recording) -> None:
+        self._state = self.module.backbone.init_state(1)
+
+    @torch.inference_mode()
+    def step(self, chunk: SpikeChunk) -> np.ndarray:
+        counts = chunk_counts(chunk, self.n_units, self.bin_s)
+        x = self.module.embed_counts(torch.from_numpy(counts).to(self.device))
+        outs = []
+        for b in range(x.shape[0]):  # bins of this chunk (one at the default 50 ms)
+            y, self._state = self.module.backbone.step(x[b : b + 1], self._state)
+            outs.append(y)
+        out = self.module.head(torch.cat(outs))
+        idx = torch.from_numpy(query_bins(chunk.start, chunk.query_times, self.bin_s, counts.shape[0]))
+        return self.denormalise(out[idx].cpu().numpy())
+
+
+@models.register("gru")
+class GRUDecoder(RecurrentDecoder):
+    """GRU on binned counts (embed 64, hidden 256)."""
+
+
+@models.register("s4d")
+class S4DDecoder(RecurrentDecoder):
+    """S4D on binned counts (2 blocks of d_model 192), sized like the GRU baseline."""
+
+    Params = S4DBaselineParams
+
+
+@models.register("mamba")
+class MambaDecoder(RecurrentDecoder):
+    """Mamba on binned counts (2 blocks of d_model 128), sized like the GRU baseline."""
+
+    Params = MambaBaselineParams
