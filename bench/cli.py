@@ -16,7 +16,7 @@ def _cmd_run(args) -> None:
     from bench.suite.runner import run_suite
 
     run_suite(args.suite, results_dir=args.results_dir, cache_dir=args.cache_dir,
-              progress=not args.no_progress, only_models=args.models)
+              progress=not args.no_progress, only_models=args.models, jobs=args.jobs)
 
 
 def _cmd_validate(args) -> None:
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results")
     p.add_argument("--cache-dir", type=Path, default=None, help="where generated/imported data go")
     p.add_argument("--models", nargs="+", default=None, help="only these model labels")
+    p.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: the suite's jobs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_run)
 

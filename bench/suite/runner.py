@@ -169,44 +169,88 @@ def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device
     }
 
 
+def _run_in_worker(suite_path: str, run_name: str, results_dir: str, cache_dir: str | None, jobs: int) -> dict:
+    """Execute one planned run in a worker process and write its record (atomic)."""
+    import torch
+
+    suite = load_suite(suite_path)
+    torch.set_num_threads(suite.spec.threads)
+    run = next(r for r in plan_runs(suite) if r.name == run_name)
+    cache = DatasetCache(suite, Path(cache_dir) if cache_dir else None, progress=False)
+    record = execute_run(run, suite, cache, resolve_device(suite.spec.device), progress=False)
+    record["provenance"]["parallel_jobs"] = jobs
+    write_record(Path(results_dir) / suite.spec.name, run.name, record)
+    return record
+
+
+def _describe(record: dict) -> str:
+    s = record["summary"]
+    lat = record["latency"].get("cpu", {})
+    return (
+        f"  {record['label']:>14s} {record['dataset']:>12s} seed {record['seed']}: "
+        f"{record['metric']} {s['mean']:.3f} +- {s['sd']:.3f} (n={s['n']}), "
+        f"{record['n_parameters']:,} params, CPU {lat.get('median_ms', float('nan')):.3f} ms/chunk, "
+        f"train {record['train_seconds']:.1f}s"
+    )
+
+
 def run_suite(
     path: str | Path,
     results_dir: str | Path = "results",
     cache_dir: Path | None = None,
     progress: bool = True,
     only_models: list[str] | None = None,
+    jobs: int | None = None,
     log=print,
 ) -> Path:
-    """Run every missing record of the suite, then rebuild its tables. Returns the suite folder."""
-    from bench.results.tables import build_report
+    """Run every missing record of the suite, then rebuild its tables. Returns the suite folder.
 
+    With ``jobs > 1`` runs train in parallel worker processes; datasets are materialised first
+    in this process so workers only read them. Latency is then measured while other runs train:
+    use ``python -m bench.benchmarks.latency`` for side-by-side timings on an idle machine.
+    """
     import torch
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+
+    from bench.results.tables import build_report
 
     suite = load_suite(path)
     device = resolve_device(suite.spec.device)
     torch.set_num_threads(suite.spec.threads)
+    jobs = jobs or suite.spec.jobs
     suite_dir = Path(results_dir) / suite.spec.name
     runs = plan_runs(suite)
     if only_models:
         runs = [r for r in runs if r.model.display in only_models or r.model.name in only_models]
     done = {p.name for p in records_dir(suite_dir).glob("*.json")} if records_dir(suite_dir).is_dir() else set()
     todo = [r for r in runs if r.name not in done]
-    log(f"suite {suite.spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already recorded, {len(todo)} to run")
+    log(f"suite {suite.spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already recorded, {len(todo)} to run"
+        + (f" ({jobs} in parallel)" if jobs > 1 and todo else ""))
     cache = DatasetCache(suite, cache_dir, progress)
     t0 = time.perf_counter()
-    bar = tqdm(todo, desc=suite.spec.name, disable=not progress, dynamic_ncols=True)
-    for run in bar:
-        bar.set_postfix_str(f"{run.model.display} / {run.dataset.name} / seed {run.seed}")
-        record = execute_run(run, suite, cache, device, progress)
-        write_record(suite_dir, run.name, record)
-        s = record["summary"]
-        lat = record["latency"].get("cpu", {})
-        tqdm.write(
-            f"  {run.model.display:>14s} {run.dataset.name:>12s} seed {run.seed}: "
-            f"{record['metric']} {s['mean']:.3f} +- {s['sd']:.3f} (n={s['n']}), "
-            f"{record['n_parameters']:,} params, CPU {lat.get('median_ms', float('nan')):.3f} ms/chunk, "
-            f"train {record['train_seconds']:.1f}s"
-        )
+    bar = tqdm(total=len(todo), desc=suite.spec.name, disable=not progress, dynamic_ncols=True)
+    if jobs > 1 and len(todo) > 1:
+        for ds in {r.dataset.name: r.dataset for r in todo}.values():
+            cache.recordings(ds)  # materialise once, here, before the workers read the files
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = {
+                pool.submit(_run_in_worker, str(suite.path), r.name, str(results_dir),
+                            str(cache_dir) if cache_dir else None, jobs): r
+                for r in todo
+            }
+            for fut in as_completed(futures):
+                record = fut.result()
+                bar.update()
+                tqdm.write(_describe(record))
+    else:
+        for run in todo:
+            bar.set_postfix_str(f"{run.model.display} / {run.dataset.name} / seed {run.seed}")
+            record = execute_run(run, suite, cache, device, progress)
+            write_record(suite_dir, run.name, record)
+            bar.update()
+            tqdm.write(_describe(record))
     bar.close()
     log(f"ran {len(todo)} runs in {time.perf_counter() - t0:.1f}s")
     wanted = {r.name for r in plan_runs(suite)}

@@ -48,6 +48,7 @@ class ModelSpec(Strict):
 
 class LatencySpec(Strict):
     enabled: bool = True
+    jobs: int = Field(1, ge=1, description="runs trained in parallel worker processes (each with `threads` threads)")
     threads: int = Field(1, ge=1)
     warmup: int = Field(20, ge=0)
     n_chunks: int = Field(300, ge=10)
@@ -62,6 +63,7 @@ class SuiteSpec(Strict):
     chunk_ms: float = Field(50.0, gt=0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    jobs: int = Field(1, ge=1, description="runs trained in parallel worker processes (each with `threads` threads)")
     threads: int = Field(
         1, ge=1, description="torch CPU threads for training and evaluation (latency uses latency.threads); "
         "1 is robust on shared machines, where oversubscribed threads slow small models by 10x or more"

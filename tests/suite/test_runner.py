@@ -95,3 +95,13 @@ def test_corrupt_file_in_dataset(tmp_path, suite_file, tiny_folder):
     with pytest.raises(DataError, match="tiny_1.h5.*corrupt"):
         run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=lambda *_: None)
     assert not list((tmp_path / "res").rglob("*.json"))
+
+
+def test_parallel_jobs_write_the_same_records(tmp_path, suite_file):
+    logs = []
+    out = run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=logs.append, jobs=2)
+    assert "(2 in parallel)" in logs[0]
+    records = load_records(out)
+    assert sorted(r["label"] for r in records) == ["gru", "wiener"]
+    assert all(r["provenance"]["parallel_jobs"] == 2 for r in records)
+    assert (out / "table.md").exists()
