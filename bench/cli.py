@@ -87,6 +87,25 @@ def _cmd_import(args) -> None:
         print(f"wrote {p}")
 
 
+def _cmd_latency(args) -> None:
+    from bench.benchmarks.latency import add_ratios, benchmark, write_report
+    from bench.results.records import provenance
+
+    devices = ["cpu", "cuda"] if args.cuda else ["cpu"]
+    df = benchmark(args.models, preset=args.preset, chunk_ms=args.chunk_ms, threads=args.threads,
+                   n_chunks=args.n_chunks, rounds=args.rounds, devices=devices, cache_dir=args.cache_dir)
+    df = add_ratios(df, [m for m in args.reference if m in args.models])
+    prov = provenance("cpu")
+    header = (f"# Streaming latency per {args.chunk_ms:g} ms chunk, batch 1\n\n"
+              f"One run, models interleaved over {args.rounds} rounds on the same chunks of simulated preset "
+              f"{args.preset}; {args.threads} CPU thread(s); {prov['cpu']} ({prov['cpu_count']} cores); "
+              f"torch {prov['packages']['torch']}; commit {str(prov['git']['commit'])[:10]}. "
+              "Params exclude unit/session embedding tables.")
+    for p in write_report(df, Path(args.out), header):
+        print(f"wrote {p}")
+    print(df.to_markdown(index=False, floatfmt=".3f"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="c_co_2016")
     p.add_argument("--cache-dir", type=Path, default=None)
     p.set_defaults(func=_cmd_simstats)
+
+    p = sub.add_parser("latency", help="side-by-side streaming latency benchmark of several models")
+    p.add_argument("--models", nargs="+", default=["gru", "possm-gru", "possm-s4d", "possm-mamba"])
+    p.add_argument("--reference", nargs="+", default=["gru", "possm-gru"], help="models to express ratios against")
+    p.add_argument("--preset", default="c_co_2016")
+    p.add_argument("--chunk-ms", type=float, default=50.0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--n-chunks", type=int, default=600)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--cuda", action="store_true", help="also measure on CUDA when present")
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--out", default="results/latency")
+    p.set_defaults(func=_cmd_latency)
 
     p = sub.add_parser("import", help="import array files (.npz/.mat/.csv) into brainsets-format HDF5")
     p.add_argument("spec", help="YAML file describing the arrays (see docs/import_schema.md)")

@@ -24,7 +24,7 @@ The garbage collector is left enabled: its pauses are part of what a Python deco
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -51,9 +51,12 @@ class LatencyStats:
     p99_ms: float
     max_ms: float
     over_budget_fraction: float
+    samples_ms: np.ndarray | None = field(default=None, repr=False, compare=False)  # every timed step
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("samples_ms")
+        return out
 
 
 def cuda_available() -> bool:
@@ -150,6 +153,7 @@ def measure_step_latency(
         p99_ms=float(p99),
         max_ms=float(ms.max()),
         over_budget_fraction=float(np.mean(ms > budget_ms)),
+        samples_ms=ms,
     )
 
 

@@ -125,27 +125,25 @@ class POSSMDecoder(TorchDecoder):
         return self.module(batch)
 
     # ------------------------------------------------------------------ streaming
+    @torch.inference_mode()
     def reset(self, recording) -> None:
-        self._state = self.module.init_state()
+        self._state = self.module.init_state(self.vocab.session_index(recording))
         self._origin = None
         self._units = torch.from_numpy(self.vocab.unit_index(recording))
-        self._session = torch.tensor([self.vocab.session_index(recording)])
 
     @torch.inference_mode()
     def step(self, chunk: SpikeChunk) -> np.ndarray:
         if self._origin is None:
             self._origin = chunk.start
-        n = chunk.spike_times.size
         mid = chunk.start + 0.5 * self.chunk_s
-        if n:
+        if chunk.spike_times.size:
             unit = self._units[torch.from_numpy(chunk.spike_units)]
             dt = torch.from_numpy((chunk.spike_times - mid).astype(np.float32))
         else:  # an empty chunk holds one padding token at its centre
             unit, dt = torch.full((1,), -1, dtype=torch.int64), torch.zeros(1)
-        q = torch.from_numpy(chunk.query_times - self._origin).unsqueeze(0)
-        end = chunk.start - self._origin + self.chunk_s
-        out = self.module.step(self._state, unit, dt, end, self._session, q)
-        return self.denormalise(out[0].float().numpy())
+        q = torch.from_numpy(chunk.query_times - self._origin)
+        out = self.module.step(self._state, unit, dt, chunk.start - self._origin + self.chunk_s, q)
+        return self.denormalise(out.numpy())
 
 
 # ---------------------------------------------------------------------- registered configurations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from bench.nn.mamba import MambaStack
@@ -30,8 +31,16 @@ class GRUBackbone(nn.Module):
         return None
 
     def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
-        y, h = self.rnn(x_t.unsqueeze(1), state)
-        return y[:, 0], h
+        """One step through the layers with torch.gru_cell (one fused op per layer; calling the
+        nn.GRU module on a length-1 sequence costs several times more)."""
+        if state is None:
+            state = x_t.new_zeros(self.rnn.num_layers, x_t.shape[0], self.rnn.hidden_size)
+        h_new, x = [], x_t
+        for layer in range(self.rnn.num_layers):
+            w = [getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            x = torch.gru_cell(x, state[layer], *w)
+            h_new.append(x)
+        return x, torch.stack(h_new)
 
 
 class S4DBackbone(nn.Module):

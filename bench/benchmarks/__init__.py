@@ -1,0 +1,1 @@
+"""Benchmarks that are not suites: side-by-side latency, reference comparisons."""
