@@ -87,6 +87,14 @@ def _cmd_import(args) -> None:
         print(f"wrote {p}")
 
 
+def _cmd_params(args) -> None:
+    from bench.benchmarks.sizes import parameter_table
+
+    df = parameter_table(args.models, n_units=args.n_units, cache_dir=args.cache_dir)
+    print(f"Parameters excluding per-unit / per-session embedding tables, for a session of {args.n_units} units:")
+    print(df.to_markdown(index=False))
+
+
 def _cmd_latency(args) -> None:
     from bench.benchmarks.latency import add_ratios, benchmark, write_report
     from bench.results.records import provenance
@@ -136,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="c_co_2016")
     p.add_argument("--cache-dir", type=Path, default=None)
     p.set_defaults(func=_cmd_simstats)
+
+    p = sub.add_parser("params", help="parameter count of every model, against the paper's where published")
+    p.add_argument("--models", nargs="+", default=None)
+    p.add_argument("--n-units", type=int, default=100)
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.set_defaults(func=_cmd_params)
 
     p = sub.add_parser("latency", help="side-by-side streaming latency benchmark of several models")
     p.add_argument("--models", nargs="+", default=["gru", "possm-gru", "possm-s4d", "possm-mamba"])

@@ -190,6 +190,7 @@ class POSSMMambaLargeParams(_LargeMixin):
 class POSSMGRU(POSSMDecoder):
     """POSSM with a GRU backbone, single session (paper: 0.47M parameters)."""
 
+    paper_parameters = 470_000
     Params = POSSMGRUParams
 
 
@@ -197,6 +198,7 @@ class POSSMGRU(POSSMDecoder):
 class POSSMS4D(POSSMDecoder):
     """POSSM with an S4D backbone, single session (paper: 0.41M parameters)."""
 
+    paper_parameters = 410_000
     Params = POSSMS4DParams
 
 
@@ -204,6 +206,7 @@ class POSSMS4D(POSSMDecoder):
 class POSSMMamba(POSSMDecoder):
     """POSSM with a Mamba backbone, single session (paper: 0.68M parameters)."""
 
+    paper_parameters = 680_000
     Params = POSSMMambaParams
 
 
@@ -211,6 +214,7 @@ class POSSMMamba(POSSMDecoder):
 class POSSMGRULarge(POSSMDecoder):
     """POSSM-GRU at pretrained scale, trained on all sessions of a dataset (paper: 7.96M)."""
 
+    paper_parameters = 7_960_000
     Params = POSSMGRULargeParams
     multi_session = True
 
@@ -219,6 +223,7 @@ class POSSMGRULarge(POSSMDecoder):
 class POSSMS4DLarge(POSSMDecoder):
     """POSSM-S4D at pretrained scale, trained on all sessions of a dataset (paper: 4.56M)."""
 
+    paper_parameters = 4_560_000
     Params = POSSMS4DLargeParams
     multi_session = True
 
@@ -227,5 +232,6 @@ class POSSMS4DLarge(POSSMDecoder):
 class POSSMMambaLarge(POSSMDecoder):
     """POSSM-Mamba at pretrained scale, trained on all sessions of a dataset (paper: 8.96M)."""
 
+    paper_parameters = 8_960_000
     Params = POSSMMambaLargeParams
     multi_session = True

@@ -64,6 +64,8 @@ class Decoder:
     # False when offline predict deliberately differs from streaming (e.g. POYO's paper-style
     # averaging of overlapping windows); the runner then skips the equality check.
     streams_like_predict: bool = True
+    # parameter count the source paper reports for this configuration (None: no published size)
+    paper_parameters: ClassVar[int | None] = None
     registry_name: ClassVar[str] = ""
 
     def __init__(self, params: ModelParams | None = None, seed: int = 0, device: str = "cpu"):

@@ -92,18 +92,22 @@ class TorchDecoder(Decoder):
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return task_loss(self.spec.kind, self.forward(batch), batch["targets"], batch["weights"])
 
-    def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
+    def initialise(self, sessions: Sequence[TaskData]) -> None:
+        """Set up output spec, target scaling and the untrained network for these sessions."""
         seed_everything(self.seed)
         self.spec = sessions[0].spec
         self.chunk_s = sessions[0].chunk_s
-        train_segments = [s for d in sessions for s in d.segments("train")]
-        valid_segments = [s for d in sessions for s in d.segments("valid")] or train_segments
         if self.spec.kind == TaskKind.regression:
-            y = np.concatenate([s.targets for s in train_segments])
+            y = np.concatenate([s.targets for d in sessions for s in d.segments("train")])
             self.target_mean = y.mean(axis=0).astype(np.float32)
             self.target_std = (y.std(axis=0) + 1e-6).astype(np.float32)
-        self.train_config = train
         self.module = self.build(sessions)
+
+    def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
+        self.initialise(sessions)
+        self.train_config = train
+        train_segments = [s for d in sessions for s in d.segments("train")]
+        valid_segments = [s for d in sessions for s in d.segments("valid")] or train_segments
         windows = window_segments(train_segments, train.window_s, train.window_step_s, self.chunk_s)
         examples = [self._example(w) for w in windows]
         valid_examples = [self._example(s) for s in valid_segments]

@@ -604,3 +604,26 @@ def test_matches_torch_brain_float32_given_same_rotations():
         y_ref = ref(xq, xc, _to_tb_layout(rq), _to_tb_layout(rc), mask)
         y = ours(ref.norm(xq), ref.norm_context(xc), rq, rc, context_mask=mask)
     assert (y - y_ref).abs().max().item() < 1e-5
+
+
+def test_segment_attention_equals_padded_attention():
+    from bench.nn.rotary import masked_attention, segment_attention
+
+    torch.manual_seed(0)
+    lengths = [3, 0, 7, 1]
+    S, Nq, H, Dh = len(lengths), 2, 2, 8
+    q = torch.randn(S, Nq, H, Dh)
+    k = torch.randn(sum(lengths), H, Dh)
+    v = torch.randn(sum(lengths), H, Dh)
+    segment = torch.repeat_interleave(torch.arange(S), torch.tensor(lengths))
+    out = segment_attention(q, k, v, segment)
+    L = max(lengths)
+    kp, vp = torch.zeros(S, L, H, Dh), torch.zeros(S, L, H, Dh)
+    mask = torch.zeros(S, L, dtype=torch.bool)
+    start = 0
+    for s, n in enumerate(lengths):
+        kp[s, :n], vp[s, :n], mask[s, :n] = k[start : start + n], v[start : start + n], True
+        start += n
+    ref = masked_attention(q.transpose(1, 2), kp.transpose(1, 2), vp.transpose(1, 2), mask[:, None, None, :])
+    torch.testing.assert_close(out, ref.transpose(1, 2), atol=1e-6, rtol=1e-5)
+    assert torch.all(out[1] == 0)  # a segment without tokens gives zeros

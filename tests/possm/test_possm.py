@@ -1,0 +1,98 @@
+"""POSSM specifics: sizes, tokenisation, empty chunks, unit dropout, the recent-chunks rule."""
+
+import numpy as np
+import pytest
+import torch
+
+from bench import registry
+from bench.data.intervals import Intervals
+from bench.tasks.reaching import ReachingVelocity
+from bench.training.config import TrainConfig
+from possm.model import recent_chunks_mask
+from tests.conftest import make_recording
+
+CONFIGS = ["possm-gru", "possm-s4d", "possm-mamba", "possm-gru-large", "possm-s4d-large", "possm-mamba-large"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return ReachingVelocity().prepare(make_recording(n_trials=24, n_units=20), 0.05)
+
+
+def initialised(name, data, **params):
+    cls = registry.models.get(name)
+    model = cls(cls.Params(**params), seed=0)
+    model.initialise([data])
+    return model
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_parameter_counts_within_10_percent_of_paper(name, data):
+    model = initialised(name, data)
+    target = type(model).paper_parameters
+    assert abs(model.n_parameters() - target) / target < 0.10
+    # embedding tables are excluded: more units do not change the count
+    assert sum(p.numel() for n, p in model.module.named_parameters() if n.startswith("unit_emb")) > 0
+
+
+def test_tokens_hold_every_spike_once_with_padding_for_empty_chunks(data):
+    model = initialised("possm-gru", data)
+    seg = data.segments("train")[0]
+    ex = model.encode(seg)
+    n_spikes = seg.recording.spikes_between(seg.start, seg.end)[0].size
+    pads = ex["tok_unit"] < 0
+    assert (~pads).sum() == n_spikes
+    n_chunks = ex["chunk_end"].size
+    per_chunk = np.bincount(ex["tok_chunk"], minlength=n_chunks)
+    assert per_chunk.min() >= 1  # every chunk has at least its padding token
+    assert np.all(np.abs(ex["tok_dt"]) <= 0.025 + 1e-6)  # times are relative to the chunk centre
+    assert np.all(np.diff(ex["tok_chunk"]) >= 0)
+
+
+def test_silent_gap_streams_like_offline():
+    rec = make_recording(n_trials=24, n_units=20)
+    silent = (rec.spike_times > 20.0) & (rec.spike_times < 21.5)  # 1.5 s without spikes
+    rec.spike_times, rec.spike_units = rec.spike_times[~silent], rec.spike_units[~silent]
+    rec.splits["test"] = Intervals.single(19.0, 23.0)
+    data = ReachingVelocity(ReachingVelocity.Params(eval_phase="all")).prepare(rec, 0.05)
+    cls = registry.models.get("possm-gru")
+    model = cls(cls.Params(), seed=0)
+    model.fit([data], TrainConfig(epochs=1), progress=False)
+    seg = data.segments("test")[0]
+    np.testing.assert_allclose(model.stream(seg, 0.05), model.predict([seg])[0], atol=1e-5, rtol=1e-5)
+
+
+def test_unit_dropout_keeps_a_subset_and_pads_emptied_chunks(data):
+    model = initialised("possm-gru", data)
+    from bench.models.torch_decoder import pad_collate
+
+    batch = pad_collate([model.encode(s) for s in data.segments("train")[:4]])
+    out = model.augment(batch, np.random.default_rng(0))
+    spikes_before = (batch["tok_valid"] & (batch["tok_unit"] >= 0)).sum()
+    kept = out["tok_valid"] & (out["tok_unit"] >= 0)
+    assert 0 < kept.sum() <= spikes_before
+    for b in range(4):  # every real chunk still has a token
+        C = int(batch["chunk_valid"][b].sum())
+        has = torch.zeros(out["chunk_end"].shape[1], dtype=torch.bool)
+        has[out["tok_chunk"][b][out["tok_valid"][b]]] = True
+        assert has[:C].all()
+
+
+def test_recent_chunks_rule():
+    q = torch.tensor([[0, 1, 4]])
+    m = recent_chunks_mask(q, 6, 3, torch.ones(1, 6, dtype=torch.bool))[0]
+    assert m[0].tolist() == [True, False, False, False, False, False]
+    assert m[1].tolist() == [True, True, False, False, False, False]
+    assert m[2].tolist() == [False, False, True, True, True, False]
+
+
+def test_streaming_state_does_not_grow(data):
+    from bench.models.base import chunk_segment
+
+    cls = registry.models.get("possm-s4d")
+    model = cls(cls.Params(), seed=0)
+    model.fit([data], TrainConfig(epochs=1), progress=False)
+    model.reset(data.recording)
+    for chunk in chunk_segment(data.segments("train")[0], 0.05):
+        model.step(chunk)
+        assert len(model._state["keys"]) <= model.params.k_recent
