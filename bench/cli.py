@@ -95,6 +95,15 @@ def _cmd_params(args) -> None:
     print(df.to_markdown(index=False))
 
 
+def _cmd_trainspeed(args) -> None:
+    from bench.benchmarks.training_time import training_times
+
+    df = training_times(args.models, preset=args.preset, epochs=args.epochs, rounds=args.rounds, threads=args.threads,
+                        cache_dir=args.cache_dir)
+    print(f"Training time per epoch on one {args.preset} session, {args.threads} thread(s), ratio to {args.models[0]}:")
+    print(df.to_markdown(index=False, floatfmt=".2f"))
+
+
 def _cmd_latency(args) -> None:
     from bench.benchmarks.latency import add_ratios, benchmark, write_report
     from bench.results.records import provenance
@@ -150,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-units", type=int, default=100)
     p.add_argument("--cache-dir", type=Path, default=None)
     p.set_defaults(func=_cmd_params)
+
+    p = sub.add_parser("trainspeed", help="side-by-side training time per epoch of several models")
+    p.add_argument("--models", nargs="+", default=["possm-gru", "possm-mamba"])
+    p.add_argument("--preset", default="c_co_2016")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.set_defaults(func=_cmd_trainspeed)
 
     p = sub.add_parser("latency", help="side-by-side streaming latency benchmark of several models")
     p.add_argument("--models", nargs="+", default=["gru", "possm-gru", "possm-s4d", "possm-mamba"])
