@@ -104,6 +104,18 @@ def _cmd_trainspeed(args) -> None:
     print(df.to_markdown(index=False, floatfmt=".2f"))
 
 
+def _cmd_curve(args) -> None:
+    from bench.benchmarks.learning_curve import learning_curve
+
+    df = learning_curve(args.models, args.epochs, preset=args.preset, n_sessions=args.sessions, threads=args.threads,
+                        cache_dir=args.cache_dir)
+    print(df.to_markdown(index=False, floatfmt=".3f"))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+
+
 def _cmd_latency(args) -> None:
     from bench.benchmarks.latency import add_ratios, benchmark, write_report
     from bench.results.records import provenance
@@ -168,6 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache-dir", type=Path, default=None)
     p.set_defaults(func=_cmd_trainspeed)
+
+    p = sub.add_parser("curve", help="test metric against the epoch budget for several models")
+    p.add_argument("--models", nargs="+", default=["gru", "possm-gru"])
+    p.add_argument("--epochs", nargs="+", type=int, default=[20, 60, 150])
+    p.add_argument("--preset", default="c_co_2016")
+    p.add_argument("--sessions", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--out", default=None, help="CSV file to write")
+    p.set_defaults(func=_cmd_curve)
 
     p = sub.add_parser("latency", help="side-by-side streaming latency benchmark of several models")
     p.add_argument("--models", nargs="+", default=["gru", "possm-gru", "possm-s4d", "possm-mamba"])

@@ -1,0 +1,46 @@
+"""Test metric against the training budget (epochs), for several models on the same sessions.
+
+Answers "is model A worse than B, or only slower to train?":
+
+    python -m bench curve --models gru possm-gru --epochs 20 60 150 --preset c_co_2016
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+from bench import registry
+from bench.data.recording import load_recording
+from bench.tasks.reaching import ReachingVelocity
+from bench.training.config import TrainConfig
+
+
+def learning_curve(models: Sequence[str], epochs: Sequence[int], preset: str = "c_co_2016", n_sessions: int = 1,
+                   threads: int = 1, lr: float = 2e-3, cache_dir: Path | None = None, log=print) -> pd.DataFrame:
+    from bench.data.simulator import SimulatorParams, SimulatorSource
+
+    torch.set_num_threads(threads)
+    paths = SimulatorSource(SimulatorParams(preset=preset), cache_dir=cache_dir).materialize(progress=False)[:n_sessions]
+    task = ReachingVelocity()
+    datas = [task.prepare(load_recording(p), 0.05) for p in paths]
+    rows = []
+    for n_epochs in epochs:
+        for name in models:
+            cls = registry.models.get(name)
+            for data in datas:
+                model = cls(cls.Params(), seed=0)
+                t0 = time.perf_counter()
+                rep = model.fit([data], TrainConfig(epochs=n_epochs, batch_size=16, lr=lr, patience=max(15, n_epochs // 3)),
+                                progress=False)
+                test = data.segments("test")
+                r2 = task.score(test, model.predict(test))["r2"]
+                rows.append({"model": name, "session": data.recording.recording_id, "epochs": n_epochs,
+                             "best_epoch": rep["best_epoch"], "epochs_run": rep["epochs_run"],
+                             "train_s": time.perf_counter() - t0, "r2": r2})
+                log(f"  {name:>12s} {n_epochs:4d} epochs (best {rep['best_epoch']}): r2 {r2:.3f}")
+    return pd.DataFrame(rows)
