@@ -6,9 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from bench.data.intervals import Intervals
 from bench.data.recording import Behaviour, Recording, Trials, save_recording, split_trials
+
+# One intra-op thread: deterministic, and immune to the 10-100x slowdown that oversubscribed
+# threads cause on a busy 2-core machine.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
