@@ -12,13 +12,12 @@ from torch import nn
 from bench.data.views import lagged
 from bench.models.base import SpikeChunk
 from bench.models.binned import (
+    BinnedMixin,
     BinnedParams,
     LagBuffer,
-    check_bin_divides_chunk,
     chunk_counts,
     query_bins,
     segment_counts,
-    unit_stats,
 )
 from bench.models.torch_decoder import TorchDecoder
 from bench.registry import models
@@ -49,21 +48,12 @@ class MLPNet(nn.Module):
 
 
 @models.register("mlp")
-class MLPDecoder(TorchDecoder):
+class MLPDecoder(BinnedMixin, TorchDecoder):
     Params = MLPParams
     supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
 
-    @property
-    def bin_s(self) -> float:
-        return self.params.bin_ms / 1000.0
-
-    def check_chunk(self, chunk_s: float) -> None:
-        check_bin_divides_chunk(self.registry_name, self.params.bin_ms, chunk_s)
-
     def build(self, sessions: Sequence[TaskData]) -> nn.Module:
-        self.check_chunk(sessions[0].chunk_s)
-        self.n_units = sessions[0].recording.n_units
-        mean, std = unit_stats(sessions, self.bin_s)
+        mean, std = self.setup_inputs(sessions)
         reps = self.params.n_lags + 1
         p = self.params
         return MLPNet(self.n_units * reps, p.hidden, p.layers, p.dropout, self.spec.dim, np.tile(mean, reps), np.tile(std, reps))

@@ -17,12 +17,11 @@ from torch import nn
 
 from bench.models.base import SpikeChunk
 from bench.models.binned import (
+    BinnedMixin,
     BinnedParams,
-    check_bin_divides_chunk,
     chunk_counts,
     query_bins,
     segment_counts,
-    unit_stats,
 )
 from bench.models.torch_decoder import TorchDecoder
 from bench.nn.backbones import make_backbone
@@ -69,23 +68,14 @@ class RecurrentNet(nn.Module):
         return self.head(self.backbone(self.embed_counts(counts)))
 
 
-class RecurrentDecoder(TorchDecoder):
+class RecurrentDecoder(BinnedMixin, TorchDecoder):
     """Recurrent network on binned counts (backbone chosen by ``backbone``)."""
 
     Params = RecurrentParams
     supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
 
-    @property
-    def bin_s(self) -> float:
-        return self.params.bin_ms / 1000.0
-
-    def check_chunk(self, chunk_s: float) -> None:
-        check_bin_divides_chunk(self.registry_name, self.params.bin_ms, chunk_s)
-
     def build(self, sessions: Sequence[TaskData]) -> nn.Module:
-        self.check_chunk(sessions[0].chunk_s)
-        self.n_units = sessions[0].recording.n_units
-        mean, std = unit_stats(sessions, self.bin_s)
+        mean, std = self.setup_inputs(sessions)
         return RecurrentNet(self.n_units, self.params, self.spec.dim, mean, std)
 
     def encode(self, seg: Segment) -> dict[str, np.ndarray]:

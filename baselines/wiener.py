@@ -18,9 +18,9 @@ from sklearn.linear_model import Ridge
 
 from bench.models.base import Decoder, SpikeChunk
 from bench.models.binned import (
+    BinnedMixin,
     BinnedParams,
     LagBuffer,
-    check_bin_divides_chunk,
     chunk_counts,
     query_bins,
     segment_counts,
@@ -37,18 +37,11 @@ class WienerParams(BinnedParams):
 
 
 @models.register("wiener")
-class WienerFilter(Decoder):
+class WienerFilter(BinnedMixin, Decoder):
     """Ridge on lagged bins; alpha selected on the valid split."""
 
     Params = WienerParams
     supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
-
-    def check_chunk(self, chunk_s: float) -> None:
-        check_bin_divides_chunk(self.registry_name, self.params.bin_ms, chunk_s)
-
-    @property
-    def bin_s(self) -> float:
-        return self.params.bin_ms / 1000.0
 
     def _design(self, segments: Sequence[Segment]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         xs, ys, ws = [], [], []

@@ -8,6 +8,7 @@ streaming decoder has computed once that chunk has arrived.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 from pydantic import Field
@@ -32,6 +33,26 @@ def check_bin_divides_chunk(model: str, bin_ms: float, chunk_s: float) -> None:
         )
 
 
+class BinnedMixin:
+    """For decoders on binned counts: the bin width, its check against the chunk, input stats."""
+
+    params: BinnedParams
+    registry_name: str
+
+    @property
+    def bin_s(self) -> float:
+        return self.params.bin_ms / 1000.0
+
+    def check_chunk(self, chunk_s: float) -> None:
+        check_bin_divides_chunk(self.registry_name, self.params.bin_ms, chunk_s)
+
+    def setup_inputs(self, sessions: Sequence[TaskData]) -> tuple[np.ndarray, np.ndarray]:
+        """Check the chunk, remember the population size; per-unit mean / SD of train counts."""
+        self.check_chunk(sessions[0].chunk_s)
+        self.n_units = sessions[0].recording.n_units
+        return unit_stats(sessions, self.bin_s)
+
+
 def segment_counts(seg: Segment, bin_s: float) -> np.ndarray:
     return counts_between(seg.recording, seg.start, seg.end, bin_s)
 
@@ -42,7 +63,7 @@ def query_bins(start: float, query_times: np.ndarray, bin_s: float, n_bins: int 
     return idx if n_bins is None else np.clip(idx, 0, n_bins - 1)
 
 
-def unit_stats(sessions: list[TaskData] | tuple, bin_s: float) -> tuple[np.ndarray, np.ndarray]:
+def unit_stats(sessions: Sequence[TaskData], bin_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-unit mean and SD of train-split counts, for input standardisation."""
     counts = np.concatenate([segment_counts(s, bin_s) for d in sessions for s in d.segments("train")])
     return counts.mean(axis=0).astype(np.float32), (counts.std(axis=0) + 1e-3).astype(np.float32)
