@@ -1,3 +1,3 @@
 """Comparison decoders. Importing this package registers them."""
 
-from baselines import mlp, ndt2, recurrent, wiener  # noqa: F401
+from baselines import mlp, ndt2, poyo, recurrent, wiener  # noqa: F401

@@ -1,0 +1,164 @@
+"""POYO: sizes, windows (clipping, delimiters), paper-mode averaging, streaming == offline, gradients."""
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.poyo import END, SPIKE, START, POYOMP, POYOSS, causal_windows, context_windows
+from bench.models.base import chunk_segment
+from bench.models.torch_decoder import pad_collate
+from bench.tasks.base import Segment
+from bench.tasks.reaching import ReachingVelocity
+from bench.training.config import TrainConfig
+from tests.conftest import make_recording
+
+CHUNK_S = 0.05
+SMALL = dict(dim=16, depth=1, dim_head=8, cross_heads=1, self_heads=2, latents_per_step=2, ff_mult=1)
+
+
+def toy_segment(rec, start, end, query_times):
+    n = query_times.size
+    return Segment(rec, start, end, query_times, np.zeros((n, 2), np.float32), np.ones(n, np.float32), np.ones(n, bool))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return ReachingVelocity().prepare(make_recording(n_trials=30), CHUNK_S)
+
+
+def built(cls, data, seed=0, **params):
+    """A decoder with an untrained network (what fit sets up before training)."""
+    model = cls(cls.Params(**params), seed=seed)
+    model.spec, model.chunk_s = data.spec, data.chunk_s
+    model.target_mean = np.zeros(data.spec.dim, np.float32)
+    model.target_std = np.ones(data.spec.dim, np.float32)
+    torch.manual_seed(seed)
+    model.module = model.build([data])
+    model.module.eval()
+    return model
+
+
+@pytest.fixture(scope="module")
+def small(data):
+    return built(POYOSS, data, **SMALL)
+
+
+@pytest.mark.parametrize("cls, target", [(POYOSS, 1.3e6), (POYOMP, 11.8e6)])
+def test_parameter_counts_match_the_paper(cls, target, data):
+    n = built(cls, data).n_parameters()
+    assert abs(n - target) / target < 0.10, n
+
+
+def test_causal_windows_clip_at_segment_start(data):
+    seg = next(s for s in data.segments("test") if s.duration > 1.5)
+    ws, we = causal_windows(seg, CHUNK_S, 1.0)
+    chunks = chunk_segment(seg, CHUNK_S)
+    assert we.tolist() == [c.end for c in chunks]
+    assert ws[0] == seg.start and we[0] == pytest.approx(seg.start + CHUNK_S)
+    assert ws[19] == seg.start and we[19] == pytest.approx(seg.start + 1.0)  # first full window
+    assert ws[20] == pytest.approx(seg.start + 0.05) and we[20] - ws[20] == pytest.approx(1.0)
+    assert np.all(ws >= seg.start) and np.all(we - ws <= 1.0 + 1e-9)
+
+
+def test_offline_equals_explicit_clipped_windows(small, data):
+    """Offline causal predict = the network run on each chunk's (clipped) window, one by one."""
+    seg = next(s for s in data.segments("test") if s.duration > 1.5)
+    pred = small.predict([seg])[0]
+    ws, we = causal_windows(seg, CHUNK_S, 1.0)
+    for i, c in enumerate(chunk_segment(seg, CHUNK_S)):
+        if c.query_times.size == 0:
+            continue
+        m = np.isin(seg.query_times, c.query_times)
+        batch = pad_collate([small.encode(toy_segment(seg.recording, ws[i], we[i], seg.query_times[m]))])
+        with torch.no_grad():
+            out = small.forward(batch)[0].numpy()
+        np.testing.assert_allclose(pred[m], out, atol=1e-5)
+
+
+def test_delimiters_per_unit_at_window_edges(small, data):
+    seg = context_windows(data.segments("train"), 1.0, 0.5, CHUNK_S)[3]
+    ex = small.encode(seg)
+    n_units = data.recording.n_units
+    units = small.vocab.unit_index(data.recording)
+    for kind, t in ((START, 0.0), (END, seg.end - seg.start)):
+        m = ex["tok_type"] == kind
+        assert sorted(ex["tok_unit"][m].tolist()) == sorted(units.tolist())  # one per unit
+        assert m.sum() == n_units
+        np.testing.assert_allclose(ex["tok_time"][m], t)
+    spikes = ex["tok_type"] == SPIKE
+    assert spikes.sum() == data.recording.spikes_between(seg.start, seg.end)[0].size
+    assert np.all((ex["tok_time"][spikes] >= 0) & (ex["tok_time"][spikes] < seg.end - seg.start))
+
+
+def test_augment_drops_whole_units_and_clips_like_a_fresh_stream(data):
+    model = built(POYOSS, data, **{**SMALL, "unit_dropout_min": 4, "clip_prob": 1.0})
+    wins = context_windows(data.segments("train"), 1.0, 0.5, CHUNK_S)[:16]
+    batch = pad_collate([model._example(w) for w in wins])
+    out = model.augment(batch, np.random.default_rng(0))
+    moved = {"start": 0, "end": 0}
+    for b in range(len(wins)):
+        real = batch["tok_mask"][b]
+        kept, kind, unit = out["tok_mask"][b], batch["tok_type"][b], batch["tok_unit"][b]
+        time, q, w = out["tok_time"][b], batch["query_time"][b], out["weights"][b]
+        gone = set(unit[real & (kind == START) & ~kept].tolist())
+        # a dropped unit loses its delimiters and its spikes; a kept unit keeps both delimiters
+        assert not (set(unit[kept].tolist()) & gone)
+        assert (kept & (kind == END)).sum() == (kept & (kind == START)).sum()
+        start, end = time[real & (kind == START)], time[real & (kind == END)]
+        assert torch.all(start == start[0]) and torch.all(end == end[0])
+        assert float(end[0]) == pytest.approx(float(out["window_end"][b]))
+        if start[0] > 0:  # a later stream start
+            moved["start"] += 1
+            assert float(end[0]) == pytest.approx(float(batch["window_end"][b]))
+        else:  # a stream only this long: END and the latent grid moved back
+            moved["end"] += 1
+            assert out["window_end"][b] < batch["window_end"][b]
+        spikes = time[kept & (kind == SPIKE)]
+        assert torch.all(spikes >= start[0] - 1e-9) and torch.all(spikes < end[0])
+        assert torch.all(w[(q < start[0] - 1e-9) | (q >= end[0])] == 0)
+        assert w.sum() > 0
+    assert moved["start"] > 0 and moved["end"] > 0
+
+
+def test_paper_mode_averages_overlapping_windows(data):
+    model = built(POYOSS, data, **SMALL, eval_mode="paper")
+    assert model.streams_like_predict is False
+    assert built(POYOSS, data, **SMALL).streams_like_predict is True
+    # a 2.15 s segment: 1 s windows every 0.5 s, plus one aligned to the end
+    q = 10.005 + 0.01 * np.arange(215)
+    seg = toy_segment(data.recording, 10.0, 12.15, q)
+    by_hand = [(10.0, 11.0), (10.5, 11.5), (11.0, 12.0), (11.15, 12.15)]
+    total, count = np.zeros((q.size, 2)), np.zeros(q.size)
+    for s, e in by_hand:
+        m = (q >= s) & (q < e)
+        with torch.no_grad():
+            total[m] += model.forward(pad_collate([model.encode(toy_segment(data.recording, s, e, q[m]))]))[0].numpy()
+        count[m] += 1
+    assert count.tolist() == [1] * 50 + [2] * 65 + [3] * 35 + [2] * 50 + [1] * 15
+    np.testing.assert_allclose(model.predict([seg])[0], total / count[:, None], atol=1e-5)
+
+
+def test_streaming_equals_offline_and_the_cache_forgets(small, data):
+    segs = data.segments("test")[:3]
+    for seg, off in zip(segs, small.predict(segs)):
+        np.testing.assert_allclose(small.stream(seg, CHUNK_S), off, atol=1e-5, rtol=1e-5)
+    # across one long stream the cache holds only the spikes of the last context_s
+    small.reset(data.recording)
+    for c in chunk_segment(segs[0], CHUNK_S):
+        small.step(c)
+        held = np.concatenate([b[2] for b in small._blocks]) if small._blocks else np.zeros(0)
+        assert np.all(held >= max(segs[0].start, c.end - 1.0)) and np.all(held < c.end)
+
+
+def test_fit_trains_and_gradients_reach_every_parameter(data):
+    model = built(POYOSS, data, **SMALL, zero_init_residual=False)
+    model.module.train()
+    batch = pad_collate([model._example(w) for w in context_windows(data.segments("train"), 1.0, 0.5, CHUNK_S)[:4]])
+    model._loss(batch).backward()
+    for name, p in model.module.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        if not name.startswith(("unit_emb", "session_emb")):
+            assert p.grad.abs().sum() > 0, name
+    fitted = POYOSS(POYOSS.Params(**SMALL), seed=0)
+    report = fitted.fit([data], TrainConfig(epochs=2, batch_size=16), progress=False)
+    assert report["epochs_run"] == 2 and np.isfinite(report["best_valid_loss"])
