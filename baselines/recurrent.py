@@ -88,7 +88,8 @@ class RecurrentDecoder(BinnedMixin, TorchDecoder):
         return torch.gather(out, 1, idx)
 
     def reset(self, recording) -> None:
-        self._state = self.module.backbone.init_state(1)
+        self._stepper = self.module.backbone.stepper()
+        self._state = self._stepper.init_state(1)
 
     @torch.inference_mode()
     def step(self, chunk: SpikeChunk) -> np.ndarray:
@@ -96,7 +97,7 @@ class RecurrentDecoder(BinnedMixin, TorchDecoder):
         x = self.module.embed_counts(torch.from_numpy(counts).to(self.device))
         outs = []
         for b in range(x.shape[0]):  # bins of this chunk (one at the default 50 ms)
-            y, self._state = self.module.backbone.step(x[b : b + 1], self._state)
+            y, self._state = self._stepper.step(x[b : b + 1], self._state)
             outs.append(y)
         out = self.module.head(torch.cat(outs))
         idx = torch.from_numpy(query_bins(chunk.start, chunk.query_times, self.bin_s, counts.shape[0]))

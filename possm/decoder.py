@@ -30,6 +30,7 @@ from bench.models.torch_decoder import TorchDecoder
 from bench.registry import models
 from bench.tasks.base import Segment, TaskData, TaskKind
 from possm.model import POSSMNet
+from possm.streaming import StreamingPOSSM
 
 
 class POSSMParams(ModelParams):
@@ -127,22 +128,24 @@ class POSSMDecoder(TorchDecoder):
     # ------------------------------------------------------------------ streaming
     @torch.inference_mode()
     def reset(self, recording) -> None:
-        self._state = self.module.init_state(self.vocab.session_index(recording))
+        self._stream = StreamingPOSSM(self.module, self.vocab.session_index(recording))
         self._origin = None
-        self._units = torch.from_numpy(self.vocab.unit_index(recording))
+        self._units = self.vocab.unit_index(recording)
 
     @torch.inference_mode()
     def step(self, chunk: SpikeChunk) -> np.ndarray:
         if self._origin is None:
             self._origin = chunk.start
         mid = chunk.start + 0.5 * self.chunk_s
+        end = chunk.start - self._origin + self.chunk_s
         if chunk.spike_times.size:
-            unit = self._units[torch.from_numpy(chunk.spike_units)]
-            dt = torch.from_numpy((chunk.spike_times - mid).astype(np.float32))
+            unit = self._units[chunk.spike_units]
+            # offsets rounded to float32 exactly as the offline tokens are
+            dt = (chunk.spike_times - mid).astype(np.float32)
         else:  # an empty chunk holds one padding token at its centre
-            unit, dt = torch.full((1,), -1, dtype=torch.int64), torch.zeros(1)
-        q = torch.from_numpy(chunk.query_times - self._origin)
-        out = self.module.step(self._state, unit, dt, chunk.start - self._origin + self.chunk_s, q)
+            unit, dt = np.array([self._stream.pad_row]), np.zeros(1)
+        times = np.concatenate([dt, [end], chunk.query_times - self._origin])
+        out = self._stream.step(torch.from_numpy(unit), torch.from_numpy(times))
         return self.denormalise(out.numpy())
 
 

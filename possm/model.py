@@ -10,14 +10,11 @@ backbone outputs, including the chunk that holds its timestamp; a linear head re
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-import torch.nn.functional as F
 from pydantic import BaseModel
 from torch import Tensor, nn
 
-from bench.nn.rotary import RotaryCrossAttentionBlock, RotaryTimeEmbedding, apply_rotary
+from bench.nn.rotary import RotaryCrossAttentionBlock, RotaryTimeEmbedding
 from bench.nn.backbones import make_backbone
 
 PAD_TYPE, SPIKE_TYPE = 1, 0
@@ -101,46 +98,3 @@ class POSSMNet(nn.Module):
         kv = self.decoder.context_kv(h, self.rotary(batch["chunk_end"]))
         attn = recent_chunks_mask(batch["query_chunk"], C, self.p.k_recent, batch["chunk_valid"])
         return self.readout_queries(batch["session"], batch["query_time"], kv, attn)
-
-    # ------------------------------------------------------------------ streaming
-    def init_state(self, session: int) -> dict[str, Any]:
-        """Streaming state for one session. Everything that does not depend on the incoming
-        spikes is computed here once: the token key/value table, the encoder's latent queries
-        (latents sit at their chunk's centre, where the rotation is the identity) and the
-        decoder's session query before its rotation."""
-        enc, dec = self.encoder.attn, self.decoder.attn
-        sess = self.session_emb.weight[session].unsqueeze(0)  # (1, dim)
-        return {
-            "backbone": self.backbone.init_state(1),
-            "keys": [], "values": [],
-            "kv_table": self.token_kv_table(),
-            "q_enc": enc.to_q(self.encoder.norm_query(self.latents)).unflatten(-1, (enc.heads, enc.dim_head)),
-            "session": sess,
-            "q_dec": dec.to_q(self.decoder.norm_query(sess)).unflatten(-1, (dec.heads, dec.dim_head)),
-        }
-
-    def step(self, state: dict, unit: Tensor, dt: Tensor, end: float, query_time: Tensor) -> Tensor:
-        """One chunk at batch 1: its tokens (N,) -> outputs (Q, n_out) for the chunk's queries.
-
-        The same computation as ``forward`` for one chunk, written without batching machinery
-        (per-chunk cost matters for real-time use); tests check it equals the offline path.
-        """
-        enc, dec = self.encoder.attn, self.decoder.attn
-        rows = torch.where(unit < 0, state["kv_table"].shape[0] - 1, unit)
-        k, v = enc.rotate_kv(state["kv_table"][rows], self.rotary(dt))  # (N, H, Dh)
-        att = F.scaled_dot_product_attention(state["q_enc"].transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1))
-        z = self.latents + enc.to_out(att.transpose(0, 1).flatten(-2))  # value rotation undone at time 0
-        z = z + self.encoder.ff(z)
-        y, state["backbone"] = self.backbone.step(z.reshape(1, -1), state["backbone"])
-        k, v = self.decoder.context_kv(y, self.rotary(torch.tensor([end], dtype=query_time.dtype)))
-        keep = self.p.k_recent - 1
-        state["keys"] = (state["keys"][-keep:] if keep else []) + [k]
-        state["values"] = (state["values"][-keep:] if keep else []) + [v]
-        if query_time.numel() == 0:
-            return query_time.new_zeros((0, self.readout.out_features), dtype=torch.float32)
-        q = apply_rotary(state["q_dec"], self.rotary(query_time).unsqueeze(-2))  # (Q, H, Dh)
-        keys = torch.cat(state["keys"]).transpose(0, 1)
-        values = torch.cat(state["values"]).transpose(0, 1)
-        att = F.scaled_dot_product_attention(q.transpose(0, 1), keys, values)  # (H, Q, Dh)
-        x = state["session"] + dec.to_out(att.transpose(0, 1).flatten(-2))
-        return self.readout(x + self.decoder.ff(x))

@@ -5,6 +5,8 @@ Used by POSSM (over chunk latents) and by the binned recurrent baselines (over s
 ``forward(x)`` maps (batch, chunks, in_dim) to (batch, chunks, out_dim) in one pass (cuDNN-style
 GRU, FFT convolution for S4D, selective scan for Mamba); ``init_state`` / ``step`` do the same one
 chunk at a time with a state whose size does not depend on how many chunks came before.
+``stepper()`` returns the inference form of ``step`` that streaming decoders build at ``reset``
+(weights snapshot, fewer ops per step; tests check it equals ``step``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bench.nn.mamba import MambaStack
-from bench.nn.s4d import S4DStack
+from bench.nn.frozen import FrozenLinear
+from bench.nn.mamba import MambaStack, MambaStepper
+from bench.nn.s4d import S4DStack, S4DStepper
 
 
 class GRUBackbone(nn.Module):
@@ -35,12 +38,15 @@ class GRUBackbone(nn.Module):
         nn.GRU module on a length-1 sequence costs several times more)."""
         if state is None:
             state = x_t.new_zeros(self.rnn.num_layers, x_t.shape[0], self.rnn.hidden_size)
+        weights = self.rnn._flat_weights  # per layer: weight_ih, weight_hh, bias_ih, bias_hh
         h_new, x = [], x_t
         for layer in range(self.rnn.num_layers):
-            w = [getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            x = torch.gru_cell(x, state[layer], *w)
+            x = torch.gru_cell(x, state[layer], *weights[4 * layer : 4 * layer + 4])
             h_new.append(x)
-        return x, torch.stack(h_new)
+        return x, (x.unsqueeze(0) if len(h_new) == 1 else torch.stack(h_new))
+
+    def stepper(self) -> "GRUBackbone":
+        return self  # torch.gru_cell is already one fused op per layer
 
 
 class S4DBackbone(nn.Module):
@@ -61,6 +67,9 @@ class S4DBackbone(nn.Module):
     def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
         return self.ssm.step(self.proj(x_t), state)
 
+    def stepper(self) -> "ProjectedStepper":
+        return ProjectedStepper(self.proj, S4DStepper(self.ssm))
+
 
 class MambaBackbone(nn.Module):
     """Linear projection to d_model, then Mamba blocks (mamba-ssm layout; CUDA kernel when present)."""
@@ -74,6 +83,23 @@ class MambaBackbone(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.ssm(self.proj(x))
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> Any:
+        return self.ssm.init_state(batch_size, device, dtype)
+
+    def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        return self.ssm.step(self.proj(x_t), state)
+
+    def stepper(self) -> "ProjectedStepper":
+        return ProjectedStepper(self.proj, MambaStepper(self.ssm))
+
+
+class ProjectedStepper:
+    """Input projection then a state-space stepper (the inference form of the S4D / Mamba backbones)."""
+
+    def __init__(self, proj: nn.Linear, ssm):
+        self.proj = FrozenLinear(proj)
+        self.ssm = ssm
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> Any:
         return self.ssm.init_state(batch_size, device, dtype)

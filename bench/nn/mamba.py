@@ -49,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.nn.frozen import FrozenLinear, frozen_norm
+
 __all__ = [
     "Mamba",
     "MambaBlock",
@@ -810,3 +812,73 @@ class MambaStack(nn.Module):
             x_t, s = layer.step(x_t, s)
             new_states.append(s)
         return self.norm_f(x_t), new_states
+
+
+class MambaStepper:
+    """Inference form of :meth:`MambaStack.step` for streaming (same outputs, fewer ops).
+
+    Weights are snapshots taken at construction (row-major copies for batch-1 matmuls, ``A``
+    already exponentiated); build a new stepper after training. ``step`` as the stack's; the
+    state has its own layout (see :meth:`init_state`).
+    """
+
+    def __init__(self, stack: "MambaStack"):
+        self.stack = stack
+        self.layers = []
+        with torch.no_grad():
+            for block in stack.layers:
+                m = block.mixer
+                self.layers.append({
+                    "norm": frozen_norm(block.norm),
+                    "in_proj": FrozenLinear(m.in_proj),
+                    "conv_w": self._rolled_conv_weights(m.conv1d.weight[:, 0, :].detach()),
+                    "conv_b": None if m.conv1d.bias is None else m.conv1d.bias.detach().clone(),
+                    "x_proj": FrozenLinear(m.x_proj),
+                    "dt_proj": FrozenLinear(m.dt_proj),
+                    "split": [m.dt_rank, m.d_state, m.d_state],
+                    "A": -torch.exp(m.A_log.detach().float()),
+                    "D": m.D.detach().float().clone(),
+                    "out_proj": FrozenLinear(m.out_proj),
+                })
+            self.norm_f = frozen_norm(stack.norm_f)
+        self.d_conv = stack.layers[0].mixer.d_conv if stack.layers else 1
+
+    @staticmethod
+    def _rolled_conv_weights(w: Tensor) -> Tensor:
+        """(K, K, 1, d_inner): for the ring slot p holding the newest input, weight of each slot.
+
+        The conv is ``sum_k w[:, k] x[t - (K - 1 - k)]``; slot ``s`` holds the input of lag
+        ``(p - s) mod K``, so it is weighted by ``w[:, K - 1 - lag]``.
+        """
+        K = w.shape[1]
+        rolled = torch.empty(K, K, 1, w.shape[0], dtype=w.dtype, device=w.device)
+        for p in range(K):
+            for s in range(K):
+                rolled[p, s, 0] = w[:, K - 1 - (p - s) % K]
+        return rolled
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> list:
+        """Per layer: (ring of the last d_conv inputs, time-major (d_conv, batch, d_inner); SSM
+        state (batch, d_inner, d_state); step count). Time-major rings make the depthwise conv
+        one vectorised multiply-sum instead of a concatenation and a reduction over 4 elements."""
+        states = []
+        for conv_state, ssm_state in self.stack.init_state(batch_size, device, dtype):
+            states.append((conv_state.permute(2, 0, 1).contiguous(), ssm_state, 0))
+        return states
+
+    def step(self, x_t: Tensor, state: list) -> tuple[Tensor, list]:
+        new_states = []
+        for p, (ring, ssm_state, t) in zip(self.layers, state):
+            x, z = p["in_proj"](p["norm"](x_t) if p["norm"] is not None else x_t).chunk(2, dim=-1)
+            slot = t % self.d_conv
+            ring[slot].copy_(x)  # the ring is owned by this stream: updated in place
+            x = (ring * p["conv_w"][slot]).sum(0)
+            x = F.silu(x if p["conv_b"] is None else x + p["conv_b"])
+            dt, B, C = torch.split(p["x_proj"](x), p["split"], dim=-1)
+            dt = F.softplus(p["dt_proj"](dt))
+            dA = torch.exp(dt.unsqueeze(-1) * p["A"])  # (batch, d_inner, d_state)
+            ssm_state = torch.addcmul((dt * x).unsqueeze(-1) * B.unsqueeze(1), ssm_state, dA)
+            y = torch.addcmul(torch.bmm(ssm_state, C.unsqueeze(-1)).squeeze(-1), p["D"], x)
+            x_t = x_t + p["out_proj"](y * F.silu(z))
+            new_states.append((ring, ssm_state, t + 1))
+        return (x_t if self.norm_f is None else self.norm_f(x_t)), new_states

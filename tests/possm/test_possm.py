@@ -86,6 +86,14 @@ def test_recent_chunks_rule():
     assert m[2].tolist() == [False, False, True, True, True, False]
 
 
+def _carried_numel(obj) -> int:
+    if torch.is_tensor(obj):
+        return obj.numel()
+    if isinstance(obj, (list, tuple)):
+        return sum(_carried_numel(o) for o in obj)
+    return 0
+
+
 def test_streaming_state_does_not_grow(data):
     from bench.models.base import chunk_segment
 
@@ -93,6 +101,10 @@ def test_streaming_state_does_not_grow(data):
     model = cls(cls.Params(), seed=0)
     model.fit([data], TrainConfig(epochs=1), progress=False)
     model.reset(data.recording)
+    sizes = []
     for chunk in chunk_segment(data.segments("train")[0], 0.05):
         model.step(chunk)
-        assert len(model._state["keys"]) <= model.params.k_recent
+        stream = model._stream
+        sizes.append(_carried_numel([stream.backbone_state, stream.ring_k, stream.ring_v]))
+    assert len(sizes) > 10 and sizes[0] > 0 and set(sizes) == {sizes[0]}
+    assert stream.ring_k.shape[0] == model.params.k_recent
