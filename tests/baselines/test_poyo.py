@@ -162,3 +162,43 @@ def test_fit_trains_and_gradients_reach_every_parameter(data):
     fitted = POYOSS(POYOSS.Params(**SMALL), seed=0)
     report = fitted.fit([data], TrainConfig(epochs=2, batch_size=16), progress=False)
     assert report["epochs_run"] == 2 and np.isfinite(report["best_valid_loss"])
+
+
+def _cross_attention_by_lag(block, rotary, lags, seed=0):
+    """Mean attention weight of a query at time 0 on keys at each lag (random contents)."""
+    from bench.nn.rotary import apply_rotary
+
+    g = torch.Generator().manual_seed(seed)
+    dim = block.norm_query.normalized_shape[0]
+    n = lags.numel()
+    attn = block.attn
+    with torch.no_grad():
+        q = attn.to_q(block.norm_query(torch.randn(8, 1, dim, generator=g))).unflatten(-1, (attn.heads, attn.dim_head))
+        k = attn.to_kv(block.norm_context(torch.randn(8, n, dim, generator=g)))[..., : attn.heads * attn.dim_head]
+        k = k.unflatten(-1, (attn.heads, attn.dim_head))
+        q = apply_rotary(q, rotary(torch.zeros(8, 1, dtype=torch.float64)).unsqueeze(-2))
+        k = apply_rotary(k, rotary(lags.expand(8, n)).unsqueeze(-2))
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / attn.dim_head**0.5
+        return scores.softmax(-1).mean((0, 1, 2))  # (n,)
+
+
+def test_local_attention_init_makes_cross_attention_time_local_without_touching_content():
+    from baselines.poyo import local_attention_init
+    from bench.nn.rotary import RotaryCrossAttentionBlock, RotaryTimeEmbedding
+
+    torch.manual_seed(0)
+    block = RotaryCrossAttentionBlock(64, heads=2, dim_head=64, rotate_value=True)
+    rotary = RotaryTimeEmbedding(64, t_min=1e-3, t_max=4.0)
+    lags = torch.linspace(-0.5, 0.5, 201, dtype=torch.float64)
+    near = lags.abs() < 0.05
+    before = _cross_attention_by_lag(block, rotary, lags)
+    x = torch.randn(5, 64)
+    q_before = block.attn.to_q(block.norm_query(x))
+    local_attention_init(block, rotary, scale=3.0, min_period=0.05)
+    after = _cross_attention_by_lag(block, rotary, lags)
+    # random init: attention nearly uniform over lags; local init: mass concentrated near lag 0
+    assert before[near].sum() < 2 * near.float().mean()
+    assert after[near].sum() > 0.5
+    # the content path is unchanged: the query moves by the same constant for every input
+    shift = block.attn.to_q(block.norm_query(x)) - q_before
+    assert torch.allclose(shift, shift[:1].expand_as(shift), atol=1e-5)
