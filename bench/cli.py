@@ -108,7 +108,7 @@ def _cmd_curve(args) -> None:
     from bench.benchmarks.learning_curve import learning_curve
 
     df = learning_curve(args.models, args.epochs, preset=args.preset, n_sessions=args.sessions, threads=args.threads,
-                        cache_dir=args.cache_dir)
+                        cache_dir=args.cache_dir, scale=args.scale)
     print(df.to_markdown(index=False, floatfmt=".3f"))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", default=["gru", "possm-gru"])
     p.add_argument("--epochs", nargs="+", type=int, default=[20, 60, 150])
     p.add_argument("--preset", default="c_co_2016")
+    p.add_argument("--scale", choices=["default", "paper"], default="default", help="simulator scale (paper: larger sessions)")
     p.add_argument("--sessions", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache-dir", type=Path, default=None)

@@ -21,11 +21,12 @@ from bench.training.config import TrainConfig
 
 
 def learning_curve(models: Sequence[str], epochs: Sequence[int], preset: str = "c_co_2016", n_sessions: int = 1,
-                   threads: int = 1, lr: float = 2e-3, cache_dir: Path | None = None, log=print) -> pd.DataFrame:
+                   threads: int = 1, lr: float = 2e-3, cache_dir: Path | None = None, log=print,
+                   scale: str = "default") -> pd.DataFrame:
     from bench.data.simulator import SimulatorParams, SimulatorSource
 
     torch.set_num_threads(threads)
-    paths = SimulatorSource(SimulatorParams(preset=preset), cache_dir=cache_dir).materialize(progress=False)[:n_sessions]
+    paths = SimulatorSource(SimulatorParams(preset=preset, scale=scale), cache_dir=cache_dir).materialize(progress=False)[:n_sessions]
     task = ReachingVelocity()
     datas = [task.prepare(load_recording(p), 0.05) for p in paths]
     rows = []
