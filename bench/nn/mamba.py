@@ -873,12 +873,15 @@ class MambaStepper:
             slot = t % self.d_conv
             ring[slot].copy_(x)  # the ring is owned by this stream: updated in place
             x = (ring * p["conv_w"][slot]).sum(0)
-            x = F.silu(x if p["conv_b"] is None else x + p["conv_b"])
+            x = F.silu(x if p["conv_b"] is None else x.add_(p["conv_b"]), inplace=True)
             dt, B, C = torch.split(p["x_proj"](x), p["split"], dim=-1)
             dt = F.softplus(p["dt_proj"](dt))
-            dA = torch.exp(dt.unsqueeze(-1) * p["A"])  # (batch, d_inner, d_state)
-            ssm_state = torch.addcmul((dt * x).unsqueeze(-1) * B.unsqueeze(1), ssm_state, dA)
+            dA = torch.mul(dt.unsqueeze(-1), p["A"]).exp_()  # (batch, d_inner, d_state)
+            # the SSM state is owned by this stream: updated in place
+            ssm_state.mul_(dA).addcmul_((dt * x).unsqueeze(-1), B.unsqueeze(1))
             y = torch.addcmul(torch.bmm(ssm_state, C.unsqueeze(-1)).squeeze(-1), p["D"], x)
-            x_t = x_t + p["out_proj"](y * F.silu(z))
+            y = y.mul_(F.silu(z))
+            out = p["out_proj"]
+            x_t = out.add(x_t, y) if out.bias is None else out.add(x_t + out.bias, y)
             new_states.append((ring, ssm_state, t + 1))
         return (x_t if self.norm_f is None else self.norm_f(x_t)), new_states
