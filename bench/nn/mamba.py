@@ -874,7 +874,7 @@ class MambaStepper:
             ring[slot].copy_(x)  # the ring is owned by this stream: updated in place
             x = (ring * p["conv_w"][slot]).sum(0)
             x = F.silu(x if p["conv_b"] is None else x.add_(p["conv_b"]), inplace=True)
-            dt, B, C = torch.split(p["x_proj"](x), p["split"], dim=-1)
+            dt, B, C = p["x_proj"](x).split_with_sizes(p["split"], dim=-1)  # torch.split is Python
             dt = F.softplus(p["dt_proj"](dt))
             dA = torch.mul(dt.unsqueeze(-1), p["A"]).exp_()  # (batch, d_inner, d_state)
             # the SSM state is owned by this stream: updated in place
