@@ -48,7 +48,6 @@ class StreamingPOSSM:
     """
 
     def __init__(self, net, session: int):
-        self.net = net
         enc_block, dec_block = net.encoder, net.decoder
         enc, dec = enc_block.attn, dec_block.attn
         rot = net.rotary
@@ -67,7 +66,7 @@ class StreamingPOSSM:
             self.omega2 = omega.repeat_interleave(2)
             self.phase2 = torch.tensor([0.0, -0.5 * math.pi], dtype=torch.float64, device=device).repeat(omega.numel())
             self.pad_row = net.unit_emb.num_embeddings
-            self.enc_table = self._input_table(net, session)
+            self.enc_table = self._input_table(net)
             scale = 1.0 / math.sqrt(self.dim_head)
             self.enc_latents_bias = (net.latents + enc.to_out.bias).contiguous()
             self.enc_out = FrozenLinear(enc.to_out)
@@ -84,7 +83,7 @@ class StreamingPOSSM:
             self.dec_query_bias = (sess + dec.to_out.bias).contiguous()
         self.reset()
 
-    def _input_table(self, net, session: int) -> Tensor:
+    def _input_table(self, net) -> Tensor:
         """(units + 1, He*L*Dh + He*Dh): per token kind, its score coefficients for every head and
         latent (pairs interleaved as [cos, sin], scaled by 1/sqrt(Dh)), then its projected value."""
         enc = net.encoder.attn
@@ -103,7 +102,6 @@ class StreamingPOSSM:
 
     def reset(self) -> None:
         """Back to the start of a recording: empty backbone state and output ring."""
-        net = self.net
         self.backbone_state = self.backbone.init_state(1)
         ring = (self.k_recent, self.dec_heads, self.dim_head)
         self.ring_k = torch.zeros(ring, dtype=self.dtype, device=self.omega2.device)
@@ -111,7 +109,6 @@ class StreamingPOSSM:
         self.n_seen = 0
 
     def step(self, unit: Tensor, times: Tensor) -> Tensor:
-        net = self.net
         n = unit.shape[0]
         He, L, Dh, Hd = self.enc_heads, self.n_latents, self.dim_head, self.dec_heads
         cos_sin = torch.cos(torch.addcmul(self.phase2, times.unsqueeze(-1), self.omega2)).to(self.dtype)
@@ -138,7 +135,7 @@ class StreamingPOSSM:
         self.n_seen += 1
         q_count = times.shape[0] - n - 1
         if q_count == 0:
-            return y.new_zeros((0, net.readout.out_features))
+            return y.new_zeros((0, self.readout.weight_t.shape[1]))
 
         # output queries at their times attend to the (up to) k most recent outputs
         seen = min(self.n_seen, self.k_recent)

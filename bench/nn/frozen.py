@@ -71,7 +71,7 @@ class FrozenFeedForward:
     """Inference form of :class:`bench.nn.feedforward.FeedForward` (pre-norm GEGLU, no dropout)."""
 
     def __init__(self, ff: nn.Module):
-        self.norm = FrozenLayerNorm(ff.norm) if isinstance(ff.norm, nn.LayerNorm) else None
+        self.norm = frozen_norm(ff.norm)
         self.expand = FrozenLinear(ff.net[0])
         self.project = FrozenLinear(ff.net[3])
 
