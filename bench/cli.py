@@ -108,7 +108,7 @@ def _cmd_curve(args) -> None:
     from bench.benchmarks.learning_curve import learning_curve
 
     df = learning_curve(args.models, args.epochs, preset=args.preset, n_sessions=args.sessions, threads=args.threads,
-                        cache_dir=args.cache_dir, scale=args.scale)
+                        cache_dir=args.cache_dir, scale=args.scale, lr=args.lr)
     print(df.to_markdown(index=False, floatfmt=".3f"))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="c_co_2016")
     p.add_argument("--scale", choices=["default", "paper"], default="default", help="simulator scale (paper: larger sessions)")
     p.add_argument("--sessions", type=int, default=1)
+    p.add_argument("--lr", type=float, default=2e-3, help="learning rate (batch 16, flat-cosine schedule)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--out", default=None, help="CSV file to write")

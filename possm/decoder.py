@@ -128,7 +128,7 @@ class POSSMDecoder(TorchDecoder):
     # ------------------------------------------------------------------ streaming
     @torch.inference_mode()
     def reset(self, recording) -> None:
-        self._stream = StreamingPOSSM(self.module, self.vocab.session_index(recording))
+        self._stream = StreamingPOSSM(self.module, self.vocab.session_index(recording), self.output_affine())
         self._origin = None
         self._units = self.vocab.unit_index(recording)
 
@@ -146,7 +146,7 @@ class POSSMDecoder(TorchDecoder):
             unit, dt = np.array([self._stream.pad_row]), np.zeros(1)
         times = np.concatenate([dt, [end], chunk.query_times - self._origin])
         out = self._stream.step(torch.from_numpy(unit), torch.from_numpy(times))
-        return self.denormalise(out.numpy())
+        return out.numpy()  # de-normalised by the stream's readout
 
 
 # ---------------------------------------------------------------------- registered configurations

@@ -44,10 +44,11 @@ class StreamingPOSSM:
     ``step(unit, times)``: ``unit`` (N,) int64 rows of the token table (the padding token is row
     ``pad_row``, used alone for an empty chunk); ``times`` (N + 1 + Q,) float64: the N token
     offsets from the chunk centre, then the chunk end, then the Q output query times (both on the
-    offline path's clock). Returns (Q, n_out).
+    offline path's clock). Returns (Q, n_out), with ``output_affine`` = ``(scale, shift)`` (the
+    decoder's target de-normalisation) applied when given: it is folded into the readout.
     """
 
-    def __init__(self, net, session: int):
+    def __init__(self, net, session: int, output_affine: tuple[Tensor, Tensor] | None = None):
         enc_block, dec_block = net.encoder, net.decoder
         enc, dec = enc_block.attn, dec_block.attn
         rot = net.rotary
@@ -56,13 +57,15 @@ class StreamingPOSSM:
         self.k_recent = net.p.k_recent
         self.n_latents = net.p.n_latents
         self.enc_heads, self.dec_heads, self.dim_head = enc.heads, dec.heads, enc.dim_head
+        self.n_rot = rot.n_pairs  # the first n_rot pairs of a head are rotated, the rest are not
         with torch.no_grad():
             param = net.latents
             self.dtype, device = param.dtype, param.device
-            # angles laid out as interleaved [cos, sin] pairs: sin(a) = cos(a - pi/2), so one cos
-            # call gives both (float64 like the offline rotary; pairs that are not rotated have
-            # frequency 0, i.e. phasor 1 + 0j up to 6e-17)
-            omega = rot._omega_full(device)
+            # Per time, features [1, 0, cos a_0, sin a_0, ..., cos a_P-1, sin a_P-1]: pair 0 is a
+            # constant (frequency 0) that carries the score of the unrotated pairs, the others are
+            # the rotated pairs as interleaved [cos, sin] (sin(a) = cos(a - pi/2): one float64 cos
+            # call gives both, like the offline rotary's float64 angles).
+            omega = torch.cat((torch.zeros(1, dtype=torch.float64, device=device), rot.omega(device)))
             self.omega2 = omega.repeat_interleave(2)
             self.phase2 = torch.tensor([0.0, -0.5 * math.pi], dtype=torch.float64, device=device).repeat(omega.numel())
             self.pad_row = net.unit_emb.num_embeddings
@@ -75,52 +78,69 @@ class StreamingPOSSM:
             self.dec_kv = FrozenLinear(dec.to_kv)
             self.dec_out = FrozenLinear(dec.to_out)
             self.dec_ff = FrozenFeedForward(dec_block.ff)
-            self.readout = FrozenLinear(net.readout)
             self.backbone = net.backbone.stepper()
             sess = net.session_emb.weight[session].unsqueeze(0)
-            q_dec = dec.to_q(dec_block.norm_query(sess)).view(dec.heads, self.dim_head) * scale
-            self.q_dec = torch.view_as_complex(q_dec.reshape(dec.heads, -1, 2).contiguous())  # (Hd, Dh/2)
+            self.q_dec = (dec.to_q(dec_block.norm_query(sess)).view(dec.heads, self.dim_head) * scale).contiguous()
             self.dec_query_bias = (sess + dec.to_out.bias).contiguous()
+            self._fold_readout(net.readout, dec_block.ff.net[3], output_affine)
         self.reset()
 
+    def _fold_readout(self, readout, ff_project, output_affine) -> None:
+        """``scale * readout(x + project(u)) + shift`` = ``x @ Wx + u @ Wu + b``: the decoder
+        feed-forward's output projection, the readout and the de-normalisation are all affine."""
+        w_r = readout.weight.detach().t()  # (dim, n_out)
+        b_r = readout.bias.detach() if readout.bias is not None else torch.zeros(w_r.shape[1], dtype=w_r.dtype)
+        w_u = ff_project.weight.detach().t() @ w_r  # (hidden, n_out)
+        bias = b_r + (ff_project.bias.detach() @ w_r if ff_project.bias is not None else 0.0)
+        if output_affine is not None:
+            out_scale, out_shift = (t.to(w_r) for t in output_affine)
+            w_r, w_u, bias = w_r * out_scale, w_u * out_scale, bias * out_scale + out_shift
+        self.readout_x, self.readout_u = w_r.contiguous(), w_u.contiguous()
+        self.readout_bias = bias.unsqueeze(0).contiguous()
+
     def _input_table(self, net) -> Tensor:
-        """(units + 1, He*L*Dh + He*Dh): per token kind, its score coefficients for every head and
-        latent (pairs interleaved as [cos, sin], scaled by 1/sqrt(Dh)), then its projected value."""
+        """(units + 1, He*L*F + He*Dh): per token kind, its score coefficients for every head and
+        latent against the features (F = 2 + 2 * n_rot, see ``__init__``; scaled by
+        1/sqrt(Dh)), then its projected value."""
         enc = net.encoder.attn
-        H, L, Dh = enc.heads, net.p.n_latents, enc.dim_head
+        H, L, Dh, P = enc.heads, net.p.n_latents, enc.dim_head, self.n_rot
         kv = net.token_kv_table().view(-1, 2, H, Dh)
         keys, values = kv[:, 0], kv[:, 1]
-        q = enc.to_q(net.encoder.norm_query(net.latents)).view(L, H, Dh // 2, 2).double()
-        k = keys.reshape(-1, H, Dh // 2, 2).double()
-        q0, q1 = q[..., 0], q[..., 1]  # (L, H, P)
-        k0, k1 = k[..., 0].unsqueeze(2), k[..., 1].unsqueeze(2)  # (U, H, 1, P)
-        coef_cos = q0.transpose(0, 1) * k0 + q1.transpose(0, 1) * k1  # (U, H, L, P)
-        coef_sin = q1.transpose(0, 1) * k0 - q0.transpose(0, 1) * k1
-        coef = torch.stack((coef_cos, coef_sin), dim=-1).flatten(-2) / math.sqrt(Dh)  # (U, H, L, Dh)
+        q = enc.to_q(net.encoder.norm_query(net.latents)).view(L, H, Dh // 2, 2).double().transpose(0, 1)
+        k = keys.reshape(-1, H, 1, Dh // 2, 2).double()
+        q0, q1 = q[..., 0], q[..., 1]  # (H, L, pairs)
+        k0, k1 = k[..., 0], k[..., 1]  # (U, H, 1, pairs)
+        coef_cos = q0 * k0 + q1 * k1  # (U, H, L, pairs)
+        coef_sin = q1 * k0 - q0 * k1
+        constant = coef_cos[..., P:].sum(-1, keepdim=True)  # unrotated pairs: their plain dot product
+        rotated = torch.stack((coef_cos[..., :P], coef_sin[..., :P]), dim=-1).flatten(-2)
+        coef = torch.cat((constant, torch.zeros_like(constant), rotated), dim=-1) / math.sqrt(Dh)
         table = torch.cat((coef.flatten(1).to(self.dtype), values.flatten(1)), dim=1)
         return table.contiguous()
 
     def reset(self) -> None:
         """Back to the start of a recording: empty backbone state and output ring."""
         self.backbone_state = self.backbone.init_state(1)
-        ring = (self.k_recent, self.dec_heads, self.dim_head)
-        self.ring_k = torch.zeros(ring, dtype=self.dtype, device=self.omega2.device)
-        self.ring_v = torch.zeros(ring, dtype=self.dtype, device=self.omega2.device)
+        # keys (rotated by their output time) and values of the last k backbone outputs
+        self.ring = torch.zeros((self.k_recent, 2, self.dec_heads, self.dim_head), dtype=self.dtype,
+                                device=self.omega2.device)
         self.n_seen = 0
 
     def step(self, unit: Tensor, times: Tensor) -> Tensor:
         n = unit.shape[0]
-        He, L, Dh, Hd = self.enc_heads, self.n_latents, self.dim_head, self.dec_heads
-        cos_sin = torch.cos(torch.addcmul(self.phase2, times.unsqueeze(-1), self.omega2)).to(self.dtype)
-        phasor = torch.view_as_complex(cos_sin.view(times.shape[0], Dh // 2, 2))
+        He, L, Dh, Hd, P = self.enc_heads, self.n_latents, self.dim_head, self.dec_heads, self.n_rot
+        feats = torch.cos(torch.addcmul(self.phase2, times.unsqueeze(-1), self.omega2)).to(self.dtype)
+        n_feat = feats.shape[1]
+        phasor = torch.view_as_complex(feats.view(times.shape[0], n_feat // 2, 2))[:, 1:]  # (T, P)
 
         # input cross-attention: N tokens -> L latents
         rows = self.enc_table.index_select(0, unit)
-        n_coef = He * L * Dh
-        scores = (rows[:, :n_coef].view(n, He * L, Dh) * cos_sin[:n].unsqueeze(1)).sum(-1)  # (N, He*L)
+        n_coef = He * L * n_feat
+        scores = (rows[:, :n_coef].view(n, He * L, n_feat) * feats[:n].unsqueeze(1)).sum(-1)  # (N, He*L)
         attn = torch.softmax(scores.t(), dim=-1).reshape(He, L, n)
-        values = torch.view_as_complex(rows[:, n_coef:].view(n, He, Dh // 2, 2)) * phasor[:n].unsqueeze(1)
-        out = torch.bmm(attn, torch.view_as_real(values).view(n, He, Dh).transpose(0, 1))  # (He, L, Dh)
+        values = rows[:, n_coef:]  # rows is a fresh gather: rotate its values in place
+        torch.view_as_complex(values.view(n, He, Dh // 2, 2))[:, :, :P].mul_(phasor[:n].unsqueeze(1))
+        out = torch.bmm(attn, values.view(n, He, Dh).transpose(0, 1))  # (He, L, Dh)
         z = self.enc_out.add(self.enc_latents_bias, out.transpose(0, 1).reshape(L, He * Dh))
         z = z + self.enc_ff(z)
 
@@ -129,18 +149,20 @@ class StreamingPOSSM:
 
         # key / value of the new backbone output, timestamped at the chunk end, into the ring
         kv = self.dec_kv(self.dec_norm(y)).view(2, Hd, Dh // 2, 2)
-        slot = self.n_seen % self.k_recent
-        torch.mul(torch.view_as_complex(kv[0]), phasor[n], out=torch.view_as_complex(self.ring_k[slot].view(Hd, Dh // 2, 2)))
-        self.ring_v[slot].copy_(kv[1].view(Hd, Dh))
+        torch.view_as_complex(kv[0])[:, :P].mul_(phasor[n])
+        self.ring[self.n_seen % self.k_recent].copy_(kv.view(2, Hd, Dh))
         self.n_seen += 1
         q_count = times.shape[0] - n - 1
         if q_count == 0:
-            return y.new_zeros((0, self.readout.weight_t.shape[1]))
+            return y.new_zeros((0, self.readout_x.shape[1]))
 
         # output queries at their times attend to the (up to) k most recent outputs
         seen = min(self.n_seen, self.k_recent)
-        q = torch.view_as_real(self.q_dec * phasor[n + 1 :].unsqueeze(1)).view(q_count, Hd, Dh).transpose(0, 1)
-        a = torch.softmax(torch.bmm(q, self.ring_k[:seen].permute(1, 2, 0)), dim=-1)  # (Hd, Q, seen)
-        att = torch.bmm(a, self.ring_v[:seen].transpose(0, 1))  # (Hd, Q, Dh)
+        q = self.q_dec.expand(q_count, Hd, Dh).contiguous()
+        torch.view_as_complex(q.view(q_count, Hd, Dh // 2, 2))[:, :, :P].mul_(phasor[n + 1 :].unsqueeze(1))
+        ring = self.ring[:seen]
+        a = torch.softmax(torch.bmm(q.transpose(0, 1), ring[:, 0].permute(1, 2, 0)), dim=-1)  # (Hd, Q, seen)
+        att = torch.bmm(a, ring[:, 1].transpose(0, 1))  # (Hd, Q, Dh)
         x = self.dec_out.add(self.dec_query_bias, att.transpose(0, 1).reshape(q_count, Hd * Dh))
-        return self.readout(x + self.dec_ff(x))
+        # readout(x + FF(x)), de-normalised, with the FF's output projection folded in
+        return torch.addmm(torch.addmm(self.readout_bias, x, self.readout_x), self.dec_ff.hidden_units(x), self.readout_u)

@@ -38,10 +38,14 @@ def learning_curve(models: Sequence[str], epochs: Sequence[int], preset: str = "
                 t0 = time.perf_counter()
                 rep = model.fit([data], TrainConfig(epochs=n_epochs, batch_size=16, lr=lr, patience=max(15, n_epochs // 3)),
                                 progress=False)
-                test = data.segments("test")
-                r2 = task.score(test, model.predict(test))["r2"]
+                train_s = time.perf_counter() - t0
+                # Train R^2 next to test R^2 separates under-fitting (both low: optimisation or
+                # capacity) from over-fitting (train high, test low: too little data).
+                r2 = {split: task.score(segs, model.predict(segs))["r2"]
+                      for split in ("train", "test") for segs in [data.segments(split)]}
                 rows.append({"model": name, "session": data.recording.recording_id, "epochs": n_epochs,
                              "best_epoch": rep["best_epoch"], "epochs_run": rep["epochs_run"],
-                             "train_s": time.perf_counter() - t0, "r2": r2})
-                log(f"  {name:>12s} {n_epochs:4d} epochs (best {rep['best_epoch']}): r2 {r2:.3f}")
+                             "train_s": train_s, "train_r2": r2["train"], "r2": r2["test"]})
+                log(f"  {name:>12s} {n_epochs:4d} epochs (best {rep['best_epoch']}): "
+                    f"train r2 {r2['train']:.3f}, test r2 {r2['test']:.3f}")
     return pd.DataFrame(rows)

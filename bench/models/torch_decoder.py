@@ -139,6 +139,13 @@ class TorchDecoder(Decoder):
             return out * self.target_std + self.target_mean
         return out
 
+    def output_affine(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(scale, shift)`` that :meth:`denormalise` applies, as tensors (None: identity), so a
+        streaming path can fold them into its readout weights."""
+        if self.spec.kind == TaskKind.regression:
+            return torch.from_numpy(self.target_std.copy()), torch.from_numpy(self.target_mean.copy())
+        return None
+
     @torch.no_grad()
     def predict(self, segments: Sequence[Segment], batch_size: int = 32) -> list[np.ndarray]:
         self.module.eval()

@@ -831,11 +831,11 @@ class MambaStepper:
                 self.layers.append({
                     "norm": frozen_norm(block.norm),
                     "in_proj": FrozenLinear(m.in_proj),
-                    "conv_w": self._rolled_conv_weights(m.conv1d.weight[:, 0, :].detach()),
-                    "conv_b": None if m.conv1d.bias is None else m.conv1d.bias.detach().clone(),
+                    "conv_w": self._rolled_conv_weights(m.conv1d.weight[:, 0, :].detach(), m.conv1d.bias),
                     "x_proj": FrozenLinear(m.x_proj),
                     "dt_proj": FrozenLinear(m.dt_proj),
                     "split": [m.dt_rank, m.d_state, m.d_state],
+                    "xz": [m.d_inner, m.d_inner],
                     "A": -torch.exp(m.A_log.detach().float()),
                     "D": m.D.detach().float().clone(),
                     "out_proj": FrozenLinear(m.out_proj),
@@ -844,36 +844,40 @@ class MambaStepper:
         self.d_conv = stack.layers[0].mixer.d_conv if stack.layers else 1
 
     @staticmethod
-    def _rolled_conv_weights(w: Tensor) -> Tensor:
-        """(K, K, 1, d_inner): for the ring slot p holding the newest input, weight of each slot.
+    def _rolled_conv_weights(w: Tensor, bias: Tensor | None) -> Tensor:
+        """(K, K + 1, 1, d_inner): for the ring slot p holding the newest input, weight of each slot.
 
         The conv is ``sum_k w[:, k] x[t - (K - 1 - k)]``; slot ``s`` holds the input of lag
-        ``(p - s) mod K``, so it is weighted by ``w[:, K - 1 - lag]``.
+        ``(p - s) mod K``, so it is weighted by ``w[:, K - 1 - lag]``. The ring's extra last slot
+        holds ones and is weighted by the bias (zero without one): the bias costs no extra op.
         """
         K = w.shape[1]
-        rolled = torch.empty(K, K, 1, w.shape[0], dtype=w.dtype, device=w.device)
+        rolled = torch.zeros(K, K + 1, 1, w.shape[0], dtype=w.dtype, device=w.device)
         for p in range(K):
             for s in range(K):
                 rolled[p, s, 0] = w[:, K - 1 - (p - s) % K]
+            if bias is not None:
+                rolled[p, K, 0] = bias.detach()
         return rolled
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> list:
-        """Per layer: (ring of the last d_conv inputs, time-major (d_conv, batch, d_inner); SSM
-        state (batch, d_inner, d_state); step count). Time-major rings make the depthwise conv
-        one vectorised multiply-sum instead of a concatenation and a reduction over 4 elements."""
+        """Per layer: (ring of the last d_conv inputs, time-major (d_conv + 1, batch, d_inner), the
+        last slot all ones for the conv bias; SSM state (batch, d_inner, d_state); step count).
+        Time-major rings make the depthwise conv one vectorised multiply-sum instead of a
+        concatenation and a reduction over 4 elements."""
         states = []
         for conv_state, ssm_state in self.stack.init_state(batch_size, device, dtype):
-            states.append((conv_state.permute(2, 0, 1).contiguous(), ssm_state, 0))
+            ring = conv_state.permute(2, 0, 1)
+            states.append((torch.cat((ring, torch.ones_like(ring[:1]))), ssm_state, 0))
         return states
 
     def step(self, x_t: Tensor, state: list) -> tuple[Tensor, list]:
         new_states = []
         for p, (ring, ssm_state, t) in zip(self.layers, state):
-            x, z = p["in_proj"](p["norm"](x_t) if p["norm"] is not None else x_t).chunk(2, dim=-1)
+            x, z = p["in_proj"](p["norm"](x_t) if p["norm"] is not None else x_t).split_with_sizes(p["xz"], dim=-1)
             slot = t % self.d_conv
             ring[slot].copy_(x)  # the ring is owned by this stream: updated in place
-            x = (ring * p["conv_w"][slot]).sum(0)
-            x = F.silu(x if p["conv_b"] is None else x.add_(p["conv_b"]), inplace=True)
+            x = F.silu((ring * p["conv_w"][slot]).sum(0), inplace=True)  # conv with its bias
             dt, B, C = p["x_proj"](x).split_with_sizes(p["split"], dim=-1)  # torch.split is Python
             dt = F.softplus(p["dt_proj"](dt))
             dA = torch.mul(dt.unsqueeze(-1), p["A"]).exp_()  # (batch, d_inner, d_state)

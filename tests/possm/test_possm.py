@@ -105,6 +105,6 @@ def test_streaming_state_does_not_grow(data):
     for chunk in chunk_segment(data.segments("train")[0], 0.05):
         model.step(chunk)
         stream = model._stream
-        sizes.append(_carried_numel([stream.backbone_state, stream.ring_k, stream.ring_v]))
+        sizes.append(_carried_numel([stream.backbone_state, stream.ring]))
     assert len(sizes) > 10 and sizes[0] > 0 and set(sizes) == {sizes[0]}
-    assert stream.ring_k.shape[0] == model.params.k_recent
+    assert stream.ring.shape[0] == model.params.k_recent
