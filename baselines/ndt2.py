@@ -362,9 +362,11 @@ class NDT2Decoder(TorchDecoder):
         return self.vocab.session_index(rec), self.subjects[self.subject_key(rec)]
 
     def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
-        """The shared loop, on context-length windows unless the suite sets ``window_s``."""
+        """The shared loop, on context-length windows drawn afresh every epoch at random chunk offsets
+        (learned positions would otherwise tie each position to a fixed phase of every trial),
+        unless the suite sets ``window_s``."""
         if train.window_s is None and sessions[0].spec.kind == TaskKind.regression:
-            train = train.model_copy(update={"window_s": self.context_s})
+            train = train.model_copy(update={"window_s": self.context_s, "window_jitter": True})
         return super().fit(sessions, train, progress)
 
     # ---------------------------------------------------------------- training examples

@@ -32,8 +32,14 @@ def pad_collate(examples: list[dict]) -> dict[str, torch.Tensor]:
     return out
 
 
-def window_segments(segments: Sequence[Segment], window_s: float | None, step_s: float | None, chunk_s: float) -> list[Segment]:
-    """Crop segments into training windows on the chunk grid (None = whole segments)."""
+def window_segments(segments: Sequence[Segment], window_s: float | None, step_s: float | None, chunk_s: float,
+                    rng: np.random.Generator | None = None) -> list[Segment]:
+    """Crop segments into training windows on the chunk grid (None = whole segments).
+
+    With ``rng``, each segment's first window starts at a random whole-chunk offset below the
+    stride (random window sampling): over epochs a window then starts anywhere on the chunk grid,
+    as streaming windows do, instead of always at the same phase of each trial.
+    """
     if window_s is None:
         return list(segments)
     step_s = step_s or window_s / 2
@@ -42,7 +48,10 @@ def window_segments(segments: Sequence[Segment], window_s: float | None, step_s:
     out = []
     for seg in segments:
         n_chunks = int(round(seg.duration / chunk_s))
-        starts = list(range(0, max(1, n_chunks - n_win + 1), n_step))
+        first = 0
+        if rng is not None and n_chunks > n_win:
+            first = int(rng.integers(0, min(n_step, n_chunks - n_win + 1)))
+        starts = list(range(first, max(first + 1, n_chunks - n_win + 1), n_step))
         for i0 in starts:
             s = seg.start + i0 * chunk_s
             e = min(seg.end, s + n_win * chunk_s)
@@ -108,8 +117,15 @@ class TorchDecoder(Decoder):
         self.train_config = train
         train_segments = [s for d in sessions for s in d.segments("train")]
         valid_segments = [s for d in sessions for s in d.segments("valid")] or train_segments
-        windows = window_segments(train_segments, train.window_s, train.window_step_s, self.chunk_s)
-        examples = [self._example(w) for w in windows]
+        if train.window_s is not None and train.window_jitter:
+            window_rng = np.random.default_rng(self.seed + 1)
+
+            def examples(epoch: int) -> list[dict]:  # fresh random windows every epoch
+                wins = window_segments(train_segments, train.window_s, train.window_step_s, self.chunk_s, window_rng)
+                return [self._example(w) for w in wins]
+        else:
+            windows = window_segments(train_segments, train.window_s, train.window_step_s, self.chunk_s)
+            examples = [self._example(w) for w in windows]
         valid_examples = [self._example(s) for s in valid_segments]
         valid_batch = pad_collate(valid_examples)
 

@@ -67,7 +67,7 @@ def to_device(batch: Any, device: str) -> Any:
 
 def train_loop(
     module: torch.nn.Module,
-    examples: Sequence[Any],
+    examples: Sequence[Any] | Callable[[int], Sequence[Any]],
     collate: Callable[[list[Any]], Any],
     loss_fn: Callable[[Any], torch.Tensor],
     valid_loss: Callable[[], float],
@@ -79,13 +79,16 @@ def train_loop(
     desc: str = "train",
     parameters: Sequence[torch.nn.Parameter] | None = None,
 ) -> TrainReport:
-    """Train ``module`` in place; on return it holds the weights of the best validation epoch."""
+    """Train ``module`` in place; on return it holds the weights of the best validation epoch.
+
+    ``examples`` is a sequence, or a function of the epoch that returns that epoch's examples
+    (e.g. training windows drawn afresh every epoch).
+    """
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     module.to(device)
     params = [p for p in (parameters if parameters is not None else module.parameters()) if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    n_batches = max(1, math.ceil(len(examples) / cfg.batch_size))
     report = TrainReport()
     best_state = copy.deepcopy(module.state_dict())
     since_best = 0
@@ -95,11 +98,13 @@ def train_loop(
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(cfg, epoch / cfg.epochs, epoch)
         module.train()
-        order = rng.permutation(len(examples))
+        epoch_examples = examples(epoch) if callable(examples) else examples
+        n_batches = max(1, math.ceil(len(epoch_examples) / cfg.batch_size))
+        order = rng.permutation(len(epoch_examples))
         total = 0.0
         for b in range(n_batches):
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            batch = to_device(collate([examples[i] for i in idx]), device)
+            batch = to_device(collate([epoch_examples[i] for i in idx]), device)
             loss = loss_fn(batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -180,13 +180,14 @@ def test_training_windows_default_to_the_context(data, monkeypatch):
 
     real = td.window_segments
 
-    def spy(segments, window_s, step_s, chunk_s):
-        seen["window_s"] = window_s
-        return real(segments, window_s, step_s, chunk_s)
+    def spy(segments, window_s, step_s, chunk_s, rng=None):
+        seen["window_s"], seen["rng"] = window_s, rng
+        return real(segments, window_s, step_s, chunk_s, rng)
 
     monkeypatch.setattr(td, "window_segments", spy)
     model = NDT2Decoder(SMALL.model_copy(update={"context_ms": 500.0}), seed=0)
     model.fit([data], TrainConfig(epochs=1, batch_size=32), progress=False)
     assert seen["window_s"] == pytest.approx(0.5)
+    assert seen["rng"] is not None  # random window offsets every epoch
     enc = model.encode(data.segments("valid")[0])  # a 2 s segment: 4 tiles of 25 bins
     assert enc["counts"].shape[1:] == (25, 20)

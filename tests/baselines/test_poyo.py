@@ -202,3 +202,24 @@ def test_local_attention_init_makes_cross_attention_time_local_without_touching_
     # the content path is unchanged: the query moves by the same constant for every input
     shift = block.attn.to_q(block.norm_query(x)) - q_before
     assert torch.allclose(shift, shift[:1].expand_as(shift), atol=1e-5)
+
+
+@pytest.mark.parametrize("random_windows", [True, False])
+def test_training_windows_are_redrawn_every_epoch(data, monkeypatch, random_windows):
+    import bench.models.torch_decoder as td
+
+    real, calls = td.window_segments, []
+
+    def spy(segments, window_s, step_s, chunk_s, rng=None):
+        wins = real(segments, window_s, step_s, chunk_s, rng)
+        calls.append((window_s, rng is not None, [w.start for w in wins]))
+        return wins
+
+    monkeypatch.setattr(td, "window_segments", spy)
+    model = POYOSS(POYOSS.Params(**SMALL, random_windows=random_windows), seed=0)
+    model.fit([data], TrainConfig(epochs=3, batch_size=64, patience=5), progress=False)
+    if random_windows:  # one fresh random draw of context-length windows per epoch
+        assert len(calls) == 3 and all(w == pytest.approx(1.0) and r for w, r, _ in calls)
+        assert calls[0][2] != calls[1][2]
+    else:  # cut once, before training, by POYO's own fixed windows (the shared loop keeps them whole)
+        assert len(calls) == 1 and calls[0][:2] == (None, False)

@@ -52,3 +52,22 @@ def test_early_stopping_restores_best_weights():
                      TrainConfig(epochs=50, patience=3, lr=0.01), progress=False)
     assert rep.stopped_early and rep.best_epoch == 1 and rep.epochs_run == 5
     torch.testing.assert_close(net.weight.detach(), snapshots[1])
+
+
+def test_loop_draws_examples_per_epoch_when_given_a_function():
+    examples, x, y = _problem()
+    calls, seen = [], []
+    net = torch.nn.Linear(3, 1)
+
+    def per_epoch(epoch):
+        calls.append(epoch)
+        return examples[: 8 * (epoch + 1)]  # a different number of examples each epoch
+
+    def loss(b):
+        seen.append(b["x"].shape[0])
+        return ((net(b["x"]) - b["y"]) ** 2).mean()
+
+    train_loop(net, per_epoch, collate, loss, lambda: 1.0, TrainConfig(epochs=3, batch_size=8, patience=10),
+               progress=False)
+    assert calls == [0, 1, 2]
+    assert seen == [8] * (1 + 2 + 3)  # one batch in epoch 0, two in epoch 1, three in epoch 2
