@@ -157,9 +157,10 @@ class POYOParams(ModelParams):
     unit_dropout: bool = Field(True, description="train on random subsets of units")
     unit_dropout_min: int = Field(30, ge=1, description="smallest population kept by unit dropout (paper: 30)")
     clip_prob: float = Field(
-        0.5, ge=0, le=1,
+        0.25, ge=0, le=1,
         description="training: probability of cutting a window short like a fresh stream "
-        "(regression, causal mode only; see augment)",
+        "(regression, causal mode only; see augment). With random windows, 0.5 kept POYO on its "
+        "initial loss plateau for 40 epochs on a default-scale session; 0.25 did not",
     )
     eval_mode: Literal["causal", "paper"] = Field(
         "causal", description="causal: predict == streaming; paper: 1 s windows every 0.5 s, averaged"
