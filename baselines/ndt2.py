@@ -109,6 +109,10 @@ class NDT2Params(ModelParams):
     lag_ms: float = Field(120.0, ge=0, description="behaviour lag: a query at q reads the bin holding q - lag")
     patch_size: int = Field(32, ge=1, description="neurons per spatial patch (token)")
     max_count: int = Field(15, ge=1, description="counts are clipped to this value before embedding")
+    random_windows: bool = Field(
+        True, description="training windows (context length unless the suite sets window_s) drawn afresh every "
+        "epoch at a random chunk offset; False: the same windows every epoch, at a fixed phase of every trial",
+    )
     dim: int = Field(256, ge=8, description="hidden size; a multiple of patch_size")
     layers: int = Field(6, ge=1, description="encoder layers")
     heads: int = Field(4, ge=1)
@@ -362,11 +366,12 @@ class NDT2Decoder(TorchDecoder):
         return self.vocab.session_index(rec), self.subjects[self.subject_key(rec)]
 
     def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
-        """The shared loop, on context-length windows drawn afresh every epoch at random chunk offsets
-        (learned positions would otherwise tie each position to a fixed phase of every trial),
-        unless the suite sets ``window_s``."""
+        """The shared loop, on context-length windows unless the suite sets ``window_s``; with
+        ``random_windows`` they are drawn afresh every epoch at random chunk offsets (learned
+        positions would otherwise tie each position to a fixed phase of every trial)."""
+        self.random_windows = self.params.random_windows
         if train.window_s is None and sessions[0].spec.kind == TaskKind.regression:
-            train = train.model_copy(update={"window_s": self.context_s, "window_jitter": True})
+            train = train.model_copy(update={"window_s": self.context_s})
         return super().fit(sessions, train, progress)
 
     # ---------------------------------------------------------------- training examples

@@ -421,9 +421,9 @@ class POYODecoder(TorchDecoder):
             if not self.params.random_windows:
                 train_split = context_windows(train_split, window, step, d.chunk_s)
             windowed.append(replace(d, splits={**d.splits, "train": train_split, "valid": valid}))
-        if self.params.random_windows:  # cut afresh every epoch by the shared loop, at random offsets
-            return super().fit(windowed, train.model_copy(
-                update={"window_s": window, "window_step_s": step, "window_jitter": True}), progress)
+        self.random_windows = self.params.random_windows
+        if self.random_windows:  # cut afresh every epoch by the shared loop, at random offsets
+            return super().fit(windowed, train.model_copy(update={"window_s": window, "window_step_s": step}), progress)
         return super().fit(windowed, train.model_copy(update={"window_s": None}), progress)
 
     def build(self, sessions: Sequence[TaskData]) -> POYONet:

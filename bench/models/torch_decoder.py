@@ -69,6 +69,10 @@ class TorchDecoder(Decoder):
 
     # parameter-name prefixes excluded from n_parameters (per-unit / per-session tables)
     embedding_prefixes: ClassVar[tuple[str, ...]] = ()
+    # with a training window_s: draw the windows afresh every epoch, the first of each segment at a
+    # random whole-chunk offset below the stride (random window sampling, as POYO is trained),
+    # instead of the same windows at the same phase of every segment
+    random_windows: bool = False
 
     module: torch.nn.Module
     spec: OutputSpec
@@ -117,7 +121,7 @@ class TorchDecoder(Decoder):
         self.train_config = train
         train_segments = [s for d in sessions for s in d.segments("train")]
         valid_segments = [s for d in sessions for s in d.segments("valid")] or train_segments
-        if train.window_s is not None and train.window_jitter:
+        if train.window_s is not None and self.random_windows:
             window_rng = np.random.default_rng(self.seed + 1)
 
             def examples(epoch: int) -> list[dict]:  # fresh random windows every epoch

@@ -24,8 +24,4 @@ class TrainConfig(BaseModel):
         None, gt=0, description="crop training segments into windows of this length; None = whole segments"
     )
     window_step_s: float | None = Field(None, gt=0, description="stride of the windows (default window_s / 2)")
-    window_jitter: bool = Field(
-        False, description="draw the training windows afresh every epoch, the first of each segment at a random "
-        "whole-chunk offset below the stride (random window sampling, as POYO is trained)",
-    )
     max_minutes: float | None = Field(None, gt=0, description="wall-clock cap per training run")
