@@ -47,10 +47,11 @@ epoch (always starting at 0, 0.5, 1.0 s into each trial, so the 125 ms latent gr
 the same phase of the data) POYO memorises the windows and does not transfer to the shifted
 windows that streaming presents: trained on 4 trials until its training loss was ~0.001, it scored
 R^2 1.000 on those windows and 0.033 on the streaming windows of the same trials; with random
-windows, 0.86 on the streaming windows after the same 100 epochs. The valid split is windowed too (a whole segment may be far longer
-than the context): in causal mode by :func:`causal_valid_windows` (windows ending every 0.25 s
-that score only their last 0.25 s of queries, so model selection sees near-causal predictions),
-in paper mode like the training windows.
+windows, 0.86 on the streaming windows after the same 100 epochs. The valid split is windowed too
+(a whole segment may be far longer than the context): in causal mode by
+:func:`causal_valid_windows` (windows ending every 0.25 s that score only their last 0.25 s of
+queries, so model selection sees near-causal predictions), in paper mode like the training
+windows.
 
 Initialisation (it decides whether POYO learns at all on a small CPU budget; the architecture is
 the paper's): embeddings (unit, token type, session, latents) are drawn with std 0.02: they are
