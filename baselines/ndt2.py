@@ -317,6 +317,10 @@ class NDT2Decoder(TorchDecoder):
     module: NDT2Net
 
     @property
+    def random_windows(self) -> bool:  # the shared fit redraws training windows every epoch
+        return self.params.random_windows
+
+    @property
     def bin_s(self) -> float:
         return self.params.bin_ms / 1000.0
 
@@ -369,7 +373,6 @@ class NDT2Decoder(TorchDecoder):
         """The shared loop, on context-length windows unless the suite sets ``window_s``; with
         ``random_windows`` they are drawn afresh every epoch at random chunk offsets (learned
         positions would otherwise tie each position to a fixed phase of every trial)."""
-        self.random_windows = self.params.random_windows
         if train.window_s is None and sessions[0].spec.kind == TaskKind.regression:
             train = train.model_copy(update={"window_s": self.context_s})
         return super().fit(sessions, train, progress)

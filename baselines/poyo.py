@@ -400,6 +400,10 @@ class POYODecoder(TorchDecoder):
         super().__init__(params, seed, device)
         self.streams_like_predict = self.params.eval_mode == "causal"
 
+    @property
+    def random_windows(self) -> bool:  # the shared fit redraws training windows every epoch
+        return self.params.random_windows
+
     # ------------------------------------------------------------------ training
     def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
         """Shared fit on context windows: train and valid segments are cut into windows of
@@ -419,10 +423,9 @@ class POYODecoder(TorchDecoder):
             else:
                 valid = context_windows(valid, window, step, d.chunk_s)
             train_split = d.segments("train")
-            if not self.params.random_windows:
+            if not self.random_windows:
                 train_split = context_windows(train_split, window, step, d.chunk_s)
             windowed.append(replace(d, splits={**d.splits, "train": train_split, "valid": valid}))
-        self.random_windows = self.params.random_windows
         if self.random_windows:  # cut afresh every epoch by the shared loop, at random offsets
             return super().fit(windowed, train.model_copy(update={"window_s": window, "window_step_s": step}), progress)
         return super().fit(windowed, train.model_copy(update={"window_s": None}), progress)
