@@ -48,7 +48,7 @@ class StreamingPOSSM:
     decoder's target de-normalisation) applied when given: it is folded into the readout.
     """
 
-    def __init__(self, net, session: int, output_affine: tuple[Tensor, Tensor] | None = None):
+    def __init__(self, net, session: int, output_affine: tuple | None = None):
         enc_block, dec_block = net.encoder, net.decoder
         enc, dec = enc_block.attn, dec_block.attn
         rot = net.rotary
@@ -93,7 +93,7 @@ class StreamingPOSSM:
         w_u = ff_project.weight.detach().t() @ w_r  # (hidden, n_out)
         bias = b_r + (ff_project.bias.detach() @ w_r if ff_project.bias is not None else 0.0)
         if output_affine is not None:
-            out_scale, out_shift = (t.to(w_r) for t in output_affine)
+            out_scale, out_shift = (torch.as_tensor(t).to(w_r) for t in output_affine)
             w_r, w_u, bias = w_r * out_scale, w_u * out_scale, bias * out_scale + out_shift
         self.readout_x, self.readout_u = w_r.contiguous(), w_u.contiguous()
         self.readout_bias = bias.unsqueeze(0).contiguous()

@@ -154,17 +154,16 @@ class TorchDecoder(Decoder):
         self.device = device
         return True
 
-    def denormalise(self, out: np.ndarray) -> np.ndarray:
+    def output_affine(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(scale, shift)`` that maps the network's outputs back to target units (None:
+        identity), so a streaming path can also fold them into its readout weights."""
         if self.spec.kind == TaskKind.regression:
-            return out * self.target_std + self.target_mean
-        return out
-
-    def output_affine(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """``(scale, shift)`` that :meth:`denormalise` applies, as tensors (None: identity), so a
-        streaming path can fold them into its readout weights."""
-        if self.spec.kind == TaskKind.regression:
-            return torch.from_numpy(self.target_std.copy()), torch.from_numpy(self.target_mean.copy())
+            return self.target_std, self.target_mean
         return None
+
+    def denormalise(self, out: np.ndarray) -> np.ndarray:
+        affine = self.output_affine()
+        return out if affine is None else out * affine[0] + affine[1]
 
     @torch.no_grad()
     def predict(self, segments: Sequence[Segment], batch_size: int = 32) -> list[np.ndarray]:
