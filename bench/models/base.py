@@ -88,6 +88,11 @@ class Decoder:
         """Train on the sessions' train split, select on valid; returns a small report dict."""
         raise NotImplementedError
 
+    def initialise(self, sessions: Sequence[TaskData]) -> None:
+        """Set the model up for these sessions without training it (latency-only runs of models
+        that need a GPU to train). Optional: models without it cannot be marked ``needs_gpu``."""
+        raise NotImplementedError
+
     def predict(self, segments: Sequence[Segment]) -> list[np.ndarray]:
         """Outputs at each segment's query times: (n_q, dim) arrays, one per segment."""
         raise NotImplementedError

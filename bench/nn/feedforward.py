@@ -5,7 +5,6 @@ Used after every attention layer in POYO and POSSM: ``x + FF(LayerNorm(x))``.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

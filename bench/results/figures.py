@@ -1,4 +1,8 @@
-"""Figures from the summary frame: metric per dataset, and accuracy against per-chunk latency."""
+"""Figures from the summary frame: metric per dataset, and accuracy against per-chunk latency.
+
+Untrained rows (``needs_gpu`` models recorded without a GPU) have latency but no metric: they are
+left out of the bars and drawn as labelled vertical lines at their latency in the scatter.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,13 @@ def plot_summary(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     sns.set_theme(style="whitegrid", context="paper")
     paths = []
     models = list(df["model"].cat.categories)
+    palette = dict(zip(models, sns.color_palette("tab10" if len(models) <= 10 else "husl", len(models))))
+    untrained = df[df["n_sessions"] == 0]
+    df = df[df["n_sessions"] > 0]
+    if df.empty:
+        return paths
+    models = [m for m in models if m in set(df["model"])]
     datasets = [d for d in df["dataset"].cat.categories if d in set(df["dataset"])]
-    palette = dict(zip(models, sns.color_palette("tab10", len(models))))
 
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(datasets) * max(1, len(models)) / 3, 3.2))
     width = 0.8 / max(1, len(models))
@@ -47,6 +56,10 @@ def plot_summary(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         for model, row in per_model.iterrows():
             ax.scatter(row["lat"], row["mean"], s=30 + 60 * np.log10(max(row["params"], 10)) / 7, color=palette[model])
             ax.annotate(model, (row["lat"], row["mean"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        for model, lat in untrained.groupby("model", observed=True)["cpu_median_ms"].median().dropna().items():
+            ax.axvline(lat, color=palette[model], ls="--", lw=0.8)
+            ax.annotate(f"{model} (untrained: needs GPU)", (lat, 0.02), xycoords=("data", "axes fraction"),
+                        rotation=90, fontsize=6, xytext=(-8, 0), textcoords="offset points", va="bottom")
         ax.set_xscale("log")
         ax.set_xlabel("CPU latency per chunk, median (ms, log)")
         ax.set_ylabel(f"mean {' / '.join(metrics)} over datasets")

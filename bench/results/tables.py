@@ -2,7 +2,9 @@
 
 Cells are mean +- SD over sessions of the primary metric; with several seeds, each session's
 value is first averaged over seeds. Parameter count and per-chunk CPU latency (median and p99 at
-batch 1, the suite's thread count) complete each row.
+batch 1, the suite's thread count) complete each row. Runs recorded untrained (``needs_gpu``
+models on a machine without CUDA) keep their row, for parameters and latency, with the cell
+"needs GPU" instead of a metric.
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ def summary_frame(records: list[dict], model_order=None, dataset_order=None) -> 
         if "cuda" in lat:
             m["cuda"].append(lat["cuda"]["median_ms"])
     rows = []
-    for (label, dataset), sessions in per_session.items():
-        m = meta[(label, dataset)]
-        agg = aggregate_sessions([float(np.mean(v)) for v in sessions.values()])
+    for (label, dataset), m in meta.items():
+        sessions = per_session.get((label, dataset), {})
+        agg = aggregate_sessions([float(np.mean(v)) for v in sessions.values()]) if sessions else \
+            {"mean": np.nan, "sd": np.nan, "n": 0}
         rows.append({
             "model": label, "dataset": dataset, "metric": m["metric"], "mean": agg["mean"], "sd": agg["sd"],
             "n_sessions": agg["n"], "n_seeds": m["seeds"], "n_parameters": int(np.median(m["params"])),
@@ -67,6 +70,9 @@ def summary_frame(records: list[dict], model_order=None, dataset_order=None) -> 
     return df.sort_values(["model", "dataset"]).reset_index(drop=True)
 
 
+UNTRAINED_CELL = "needs GPU"
+
+
 def _fmt_params(n: float) -> str:
     if n >= 1e6:
         return f"{n / 1e6:.2f}M"
@@ -81,7 +87,7 @@ def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
     wide = {}
     for (model, dataset), row in df.set_index(["model", "dataset"]).iterrows():
         col = f"{dataset} ({metric_of[dataset]})"
-        wide.setdefault(model, {})[col] = f"{row['mean']:.3f} ± {row['sd']:.3f}"
+        wide.setdefault(model, {})[col] = f"{row['mean']:.3f} ± {row['sd']:.3f}" if row["n_sessions"] else UNTRAINED_CELL
     table = pd.DataFrame.from_dict(wide, orient="index")
     table = table[[f"{d} ({metric_of[d]})" for d in df["dataset"].cat.categories if d in metric_of.index]]
     per_model = df.groupby("model", observed=True)
@@ -114,7 +120,10 @@ def build_report(suite_dir: Path, records: list[dict], suite=None) -> list[Path]
         f"Latency: per {lat.get('chunk_ms', '?')} ms chunk at batch 1, {lat.get('threads', '?')} CPU thread(s), "
         f"{lat.get('n_chunks', '?')} timed steps after {lat.get('warmup', '?')} warm-up; "
         f"params exclude per-unit/per-session embedding tables (median over datasets).\n\n"
-        f"Machine: {prov.get('cpu')} ({prov.get('cpu_count')} cores), torch {prov['packages'].get('torch')}, "
+        + (f"'{UNTRAINED_CELL}': the suite marks the model needs_gpu and these records were made without a CUDA "
+           "device, so the model was not trained; its parameters and latency are those of the untrained model, "
+           "which do not depend on the weights.\n\n" if (df["n_sessions"] == 0).any() else "")
+        + f"Machine: {prov.get('cpu')} ({prov.get('cpu_count')} cores), torch {prov['packages'].get('torch')}, "
         f"commit {str(prov['git'].get('commit'))[:10]}.\n\n"
     )
     md = suite_dir / "table.md"

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from bench import registry
 from bench.errors import SuiteError
+from bench.models.base import Decoder
 from bench.suite.schema import DatasetSpec, ModelSpec, SuiteSpec
 from bench.training.config import TrainConfig
 
@@ -142,6 +143,11 @@ def _check_names(suite: LoadedSuite) -> None:
             model.check_chunk(spec.chunk_ms / 1000.0)
         except SuiteError as exc:
             raise SuiteError(f"Suite file {path}: field 'models[{i}].params': {exc}") from None
+        if m.needs_gpu and cls.initialise is Decoder.initialise:
+            raise SuiteError(
+                f"Suite file {path}: field 'models[{i}].needs_gpu': model '{m.name}' cannot be set up untrained "
+                "(it has no `initialise`), so it cannot record latency without a GPU; remove needs_gpu."
+            )
         for ds in spec.datasets:
             task_cls = registry.tasks.get(spec.task_for(ds).name)
             if task_cls.kind not in cls.supported_kinds:

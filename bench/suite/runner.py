@@ -4,6 +4,11 @@ For each run and each session of the dataset: prepare the task, fit the model on
 selection on valid), predict the test split, score it; on the first session also check that
 streaming reproduces the offline outputs and measure per-chunk latency. The record is written
 atomically only when the whole run succeeded.
+
+A model marked ``needs_gpu`` trains on CUDA whatever the suite's device. Without a GPU its run
+is recorded untrained (``"trained": false``): parameters, streaming check and CPU latency of
+the set-up model, which do not depend on the weights, and no metric; a later run on a machine
+with a GPU treats such a record as missing and replaces it.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ def plan_runs(suite: LoadedSuite) -> list[PlannedRun]:
                 "chunk_ms": spec.chunk_ms,
                 "latency": spec.latency.model_dump(mode="json"),
             }
+            if m.needs_gpu:  # only when set, so the hashes of existing records stay unchanged
+                config["needs_gpu"] = True
             for seed in spec.seeds:
                 chash = config_hash({**config, "seed": seed})
                 runs.append(PlannedRun(m, ds, seed, chash, record_name(m.display, ds.name, seed, chash), config))
@@ -107,7 +114,20 @@ def _latency(model: Decoder, data: TaskData, suite: LoadedSuite, device: str) ->
     return stats.to_dict()
 
 
+def trains_here(run: PlannedRun) -> bool:
+    """False for a ``needs_gpu`` run on a machine without CUDA (it is then recorded untrained)."""
+    return not run.model.needs_gpu or cuda_available()
+
+
+def is_untrained(record: dict) -> bool:
+    return record.get("trained", True) is False
+
+
 def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device: str, progress: bool) -> dict:
+    if not trains_here(run):
+        return execute_untrained(run, suite, cache)
+    if run.model.needs_gpu:
+        device = "cuda"
     cls = registry.models.get(run.model.name)
     task = suite.task(run.dataset)
     params = suite.model_params(run.model)
@@ -148,6 +168,22 @@ def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device
                 model.to(device)
     values = [s["metrics"][task.primary_metric] for s in sessions]
     return {
+        **_record_head(run, suite),
+        "trained": True,
+        "summary": aggregate_sessions(values),
+        "sessions": sessions,
+        "n_parameters": int(np.median(n_params)),
+        "latency": latency,
+        "streaming_max_abs_diff": stream_diff,
+        "train_seconds": float(sum(s["train_seconds"] for s in sessions)),
+        "eval_seconds": float(sum(s["eval_seconds"] for s in sessions)),
+        "provenance": provenance(device),
+    }
+
+
+def _record_head(run: PlannedRun, suite: LoadedSuite) -> dict:
+    task = suite.task(run.dataset)
+    return {
         "suite": suite.spec.name,
         "model": run.model.name,
         "label": run.model.display,
@@ -158,14 +194,38 @@ def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device
         "task": task.registry_name,
         "metric": task.primary_metric,
         "higher_is_better": task.higher_is_better,
-        "summary": aggregate_sessions(values),
-        "sessions": sessions,
-        "n_parameters": int(np.median(n_params)),
+    }
+
+
+def execute_untrained(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache) -> dict:
+    """Record what does not need training: parameters, streaming == offline on one test segment,
+    per-chunk CPU latency. Set up on the first training group only (one session, or all of them
+    for a multi-session model), as the trained path measures latency on its first session."""
+    cls = registry.models.get(run.model.name)
+    datas = cache.task_data(run.dataset)
+    group = datas if cls.multi_session else datas[:1]
+    model: Decoder = cls(suite.model_params(run.model), seed=run.seed, device="cpu")
+    model.initialise(group)
+    test = group[0].segments("test")
+    stream_diff = None
+    if suite.spec.check_streaming and model.streams_like_predict:
+        offline = model.predict(test[:1])[0]
+        if np.ptp(offline, axis=0).max() > 1e-6:  # a zero-initialised readout gives a constant: no test
+            stream_diff = float(np.max(np.abs(model.stream(test[0], suite.spec.chunk_ms / 1000.0) - offline)))
+    latency = {"cpu": _latency(model, group[0], suite, "cpu")} if suite.spec.latency.enabled else {}
+    return {
+        **_record_head(run, suite),
+        "trained": False,
+        "untrained_reason": "needs_gpu and no CUDA device on this machine: metric not measured; parameters, "
+                            "streaming check and latency are of the untrained model",
+        "summary": None,
+        "sessions": [],
+        "n_parameters": int(model.n_parameters()),
         "latency": latency,
         "streaming_max_abs_diff": stream_diff,
-        "train_seconds": float(sum(s["train_seconds"] for s in sessions)),
-        "eval_seconds": float(sum(s["eval_seconds"] for s in sessions)),
-        "provenance": provenance(device),
+        "train_seconds": 0.0,
+        "eval_seconds": 0.0,
+        "provenance": provenance("cpu"),
     }
 
 
@@ -186,9 +246,10 @@ def _run_in_worker(suite_path: str, run_name: str, results_dir: str, cache_dir: 
 def _describe(record: dict) -> str:
     s = record["summary"]
     lat = record["latency"].get("cpu", {})
+    metric = "untrained (needs GPU)" if is_untrained(record) else f"{record['metric']} {s['mean']:.3f} +- {s['sd']:.3f} (n={s['n']})"
     return (
         f"  {record['label']:>14s} {record['dataset']:>12s} seed {record['seed']}: "
-        f"{record['metric']} {s['mean']:.3f} +- {s['sd']:.3f} (n={s['n']}), "
+        f"{metric}, "
         f"{record['n_parameters']:,} params, CPU {lat.get('median_ms', float('nan')):.3f} ms/chunk, "
         f"train {record['train_seconds']:.1f}s"
     )
@@ -224,9 +285,16 @@ def run_suite(
     if only_models:
         runs = [r for r in runs if r.model.display in only_models or r.model.name in only_models]
     done = {p.name for p in records_dir(suite_dir).glob("*.json")} if records_dir(suite_dir).is_dir() else set()
+    if cuda_available():  # untrained records (made without a GPU) are redone where one is present
+        done -= {record_name(r["label"], r["dataset"], r["seed"], r["config_hash"])
+                 for r in load_records(suite_dir) if is_untrained(r)}
     todo = [r for r in runs if r.name not in done]
     log(f"suite {suite.spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already recorded, {len(todo)} to run"
         + (f" ({jobs} in parallel)" if jobs > 1 and todo else ""))
+    no_gpu = sorted({r.model.display for r in todo if not trains_here(r)})
+    if no_gpu:
+        log(f"no CUDA device: {', '.join(no_gpu)} (needs_gpu) will be recorded untrained: parameters, streaming "
+            "check and CPU latency only; run the suite again on a machine with a GPU to train them")
     cache = DatasetCache(suite, cache_dir, progress)
     t0 = time.perf_counter()
     bar = tqdm(total=len(todo), desc=suite.spec.name, disable=not progress, dynamic_ncols=True)

@@ -40,6 +40,11 @@ class ModelSpec(Strict):
     label: str | None = Field(None, description="row name in tables (defaults to name)")
     params: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, Any] = Field(default_factory=dict)
+    needs_gpu: bool = Field(
+        False, description="train only on a CUDA device (whatever the suite's device); without one the run "
+        "records the untrained model's parameters, streaming check and CPU latency, and tables mark its "
+        "metric 'needs GPU'. For models whose training budget a CPU cannot meet within the suite's time",
+    )
 
     @property
     def display(self) -> str:

@@ -73,6 +73,12 @@ def test_model_task_kind_mismatch(tmp_path, tiny_folder, monkeypatch):
         load_suite(p)
 
 
+def test_needs_gpu_needs_an_untrained_set_up(tmp_path, tiny_folder):
+    p = write(tmp_path, GOOD.replace("{name: wiener}", "{name: wiener, needs_gpu: true}"), tiny_folder)
+    with pytest.raises(SuiteError, match=r"'models\[0\].needs_gpu': model 'wiener' cannot be set up untrained"):
+        load_suite(p)
+
+
 def test_bin_not_dividing_chunk(tmp_path, tiny_folder):
     p = write(tmp_path, GOOD.replace("{name: wiener}", "{name: wiener, params: {bin_ms: 30}}"), tiny_folder)
     with pytest.raises(SuiteError, match="bin_ms=30 does not divide"):

@@ -105,3 +105,58 @@ def test_parallel_jobs_write_the_same_records(tmp_path, suite_file):
     assert sorted(r["label"] for r in records) == ["gru", "wiener"]
     assert all(r["provenance"]["parallel_jobs"] == 2 for r in records)
     assert (out / "table.md").exists()
+
+
+def _gpu_suite(suite_file):
+    suite_file.write_text(suite_file.read_text().replace(
+        "{name: gru, params: {hidden: 16, embed_dim: 8}}", "{name: gru, params: {hidden: 16, embed_dim: 8}, needs_gpu: true}"))
+    return suite_file
+
+
+def test_needs_gpu_without_cuda_records_untrained(tmp_path, suite_file, monkeypatch):
+    monkeypatch.setattr(runner, "cuda_available", lambda: False)
+    logs = []
+    out = run_suite(_gpu_suite(suite_file), results_dir=tmp_path / "res", progress=False, log=logs.append)
+    assert any("gru (needs_gpu) will be recorded untrained" in line for line in logs)
+    rec = next(r for r in load_records(out) if r["label"] == "gru")
+    assert rec["trained"] is False and rec["summary"] is None and rec["sessions"] == []
+    assert rec["config"]["needs_gpu"] is True and rec["train_seconds"] == 0.0
+    assert rec["n_parameters"] > 0 and rec["latency"]["cpu"]["n_chunks"] == 20
+    assert rec["streaming_max_abs_diff"] < 1e-4  # the untrained model still streams like predict
+    wiener = next(r for r in load_records(out) if r["label"] == "wiener")
+    assert wiener["trained"] is True and wiener["summary"]["n"] == 2
+    row = next(line for line in (out / "table.md").read_text().splitlines() if line.startswith("| gru"))
+    assert "needs GPU" in row and "±" not in row
+    summary = (out / "summary.csv").read_text()
+    assert "gru,tiny,r2,,," in summary  # no metric, no SD: never a made-up number
+    assert (out / "accuracy_vs_latency.png").exists()
+
+
+def test_untrained_record_is_redone_where_cuda_is(tmp_path, suite_file, monkeypatch):
+    monkeypatch.setattr(runner, "cuda_available", lambda: False)
+    _gpu_suite(suite_file)
+    run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=lambda *_: None)
+    logs = []
+    run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=logs.append)
+    assert "2 runs, 2 already recorded, 0 to run" in logs[0]  # no GPU: the untrained record stands
+
+    monkeypatch.setattr(runner, "cuda_available", lambda: True)
+    planned = []
+
+    def stop(run, *args, **kwargs):  # there is no GPU to train on: stop once the run is planned
+        planned.append(run.name)
+        raise RuntimeError("planned")
+
+    monkeypatch.setattr(runner, "execute_run", stop)
+    with pytest.raises(RuntimeError, match="planned"):
+        run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=logs.append)
+    assert "2 runs, 1 already recorded, 1 to run" in logs[-1] and planned == [next(
+        p.name for p in (tmp_path / "res" / "tiny" / "records").glob("gru__*.json"))]
+
+
+def test_needs_gpu_does_not_change_other_hashes(tmp_path, suite_file):
+    from bench.suite.loader import load_suite
+
+    before = {r.model.name: r.chash for r in runner.plan_runs(load_suite(suite_file))}
+    after = {r.model.name: r.chash for r in runner.plan_runs(load_suite(_gpu_suite(suite_file)))}
+    assert before["wiener"] == after["wiener"] and before["gru"] != after["gru"]
