@@ -160,3 +160,29 @@ def test_needs_gpu_does_not_change_other_hashes(tmp_path, suite_file):
     before = {r.model.name: r.chash for r in runner.plan_runs(load_suite(suite_file))}
     after = {r.model.name: r.chash for r in runner.plan_runs(load_suite(_gpu_suite(suite_file)))}
     assert before["wiener"] == after["wiener"] and before["gru"] != after["gru"]
+
+
+def test_needs_gpu_trains_on_cuda_whatever_the_suite_device(tmp_path, suite_file, monkeypatch):
+    from bench import registry
+    from bench.suite.loader import load_suite
+
+    monkeypatch.setattr(runner, "cuda_available", lambda: True)
+    suite = load_suite(_gpu_suite(suite_file))
+    assert suite.spec.device == "cpu"
+    devices = []
+
+    class Stop(Exception):
+        pass
+
+    real = registry.models.get("gru")
+
+    class Capture(real):
+        def __init__(self, params, seed=0, device="cpu"):
+            devices.append(device)
+            raise Stop
+
+    gru = next(r for r in runner.plan_runs(suite) if r.model.name == "gru")
+    monkeypatch.setattr(registry.models, "get", lambda name: Capture)
+    with pytest.raises(Stop):
+        runner.execute_run(gru, suite, runner.DatasetCache(suite, None, False), "cpu", progress=False)
+    assert devices == ["cuda"]
