@@ -120,6 +120,23 @@ def test_augment_drops_whole_units_and_clips_like_a_fresh_stream(data):
     assert moved["start"] > 0 and moved["end"] > 0
 
 
+@pytest.mark.parametrize("clip_prob", [0.0, 1.0])
+def test_edge_weight_weights_the_window_end_in_causal_mode_only(data, clip_prob):
+    wins = context_windows(data.segments("train"), 1.0, 0.5, CHUNK_S)[:16]
+    common = {**SMALL, "unit_dropout": False, "clip_prob": clip_prob}
+    plain = built(POYOSS, data, **common)
+    batch = pad_collate([plain._example(w) for w in wins])
+    base = plain.augment(batch, np.random.default_rng(0))
+    weighted = built(POYOSS, data, **common, edge_weight=4.0, edge_s=0.25).augment(batch, np.random.default_rng(0))
+    edge = batch["query_time"] >= weighted["window_end"].unsqueeze(-1) - 0.25 - 1e-9  # the (clipped) window end
+    assert torch.equal(weighted["window_end"], base["window_end"])
+    assert torch.allclose(weighted["weights"][edge], 4 * base["weights"][edge])
+    assert torch.equal(weighted["weights"][~edge], base["weights"][~edge])
+    assert (base["weights"][edge] > 0).any() and (base["weights"][~edge] > 0).any()
+    paper = built(POYOSS, data, **common, edge_weight=4.0, eval_mode="paper").augment(batch, np.random.default_rng(0))
+    assert torch.equal(paper["weights"], batch["weights"])  # the paper's evaluation reads every position
+
+
 def test_paper_mode_averages_overlapping_windows(data):
     model = built(POYOSS, data, **SMALL, eval_mode="paper")
     assert model.streams_like_predict is False
@@ -136,6 +153,20 @@ def test_paper_mode_averages_overlapping_windows(data):
         count[m] += 1
     assert count.tolist() == [1] * 50 + [2] * 65 + [3] * 35 + [2] * 50 + [1] * 15
     np.testing.assert_allclose(model.predict([seg])[0], total / count[:, None], atol=1e-5)
+
+
+def test_predict_lookahead_shifts_the_window_past_the_chunk(small, data):
+    q = 10.005 + 0.01 * np.arange(300)
+    seg = toy_segment(data.recording, 10.0, 13.0, q)
+    np.testing.assert_array_equal(small.predict_lookahead([seg], 0.0)[0], small.predict([seg])[0])
+    ahead = small.predict_lookahead([seg], 0.2)[0]
+    i = 201  # query 12.015 s, chunk [12.0, 12.05): its window ends 0.2 s after the chunk
+    with torch.no_grad():
+        by_hand = small.forward(pad_collate([small.encode(toy_segment(data.recording, 11.25, 12.25, q[i : i + 1]))]))
+    np.testing.assert_allclose(ahead[i], by_hand[0, 0].numpy(), atol=1e-5)
+    assert not np.allclose(ahead, small.predict([seg])[0], atol=1e-3)
+    with pytest.raises(ValueError, match="lookahead_s must be >= 0"):
+        small.predict_lookahead([seg], -0.1)
 
 
 def test_streaming_equals_offline_and_the_cache_forgets(small, data):
