@@ -322,7 +322,12 @@ def run_suite(
     bar.close()
     log(f"ran {len(todo)} runs in {time.perf_counter() - t0:.1f}s")
     wanted = {r.name for r in plan_runs(suite)}
-    records = [r for r in load_records(suite_dir) if record_name(r["label"], r["dataset"], r["seed"], r["config_hash"]) in wanted]
+    stored = load_records(suite_dir)
+    records = [r for r in stored if record_name(r["label"], r["dataset"], r["seed"], r["config_hash"]) in wanted]
+    stale = len(stored) - len(records)
+    if stale:
+        log(f"{stale} record(s) in {records_dir(suite_dir)} match no run of the suite as it now stands (an older "
+            "configuration, or a model / dataset since removed); the tables leave them out")
     paths = build_report(suite_dir, records, suite)
     for p in paths:
         log(f"wrote {p}")

@@ -64,6 +64,10 @@ def test_changed_config_is_a_new_record(tmp_path, suite_file):
     logs = []
     run_suite(suite_file, results_dir=tmp_path / "res", progress=False, log=logs.append, only_models=["wiener"])
     assert "1 runs, 0 already recorded, 1 to run" in logs[0]
+    assert any(line.startswith("1 record(s) in") and "match no run of the suite" in line for line in logs)
+    assert len(list((tmp_path / "res" / "tiny" / "records").glob("wiener__*.json"))) == 2
+    table = (tmp_path / "res" / "tiny" / "table.md").read_text()
+    assert sum(line.startswith("| wiener") for line in table.splitlines()) == 1  # the stale one left out
 
 
 def test_failure_leaves_no_partial_record(tmp_path, suite_file, monkeypatch):
