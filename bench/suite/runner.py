@@ -114,6 +114,14 @@ def _latency(model: Decoder, data: TaskData, suite: LoadedSuite, device: str) ->
     return stats.to_dict()
 
 
+def _streaming_diff(model: Decoder, segment, offline: np.ndarray, chunk_s: float) -> float | None:
+    """Max |streamed - offline| over one segment; None when the offline outputs are constant (an
+    untrained model with a zero-initialised readout), where equality would prove nothing."""
+    if offline.size == 0 or np.ptp(offline, axis=0).max() <= 1e-6:
+        return None
+    return float(np.max(np.abs(model.stream(segment, chunk_s) - offline)))
+
+
 def trains_here(run: PlannedRun) -> bool:
     """False for a ``needs_gpu`` run on a machine without CUDA (it is then recorded untrained)."""
     return not run.model.needs_gpu or cuda_available()
@@ -135,7 +143,7 @@ def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device
     datas = cache.task_data(run.dataset)
     chunk_s = suite.spec.chunk_ms / 1000.0
     groups = [datas] if cls.multi_session else [[d] for d in datas]
-    sessions, latency, stream_diff, n_params = [], {}, None, []
+    sessions, latency, stream_diff, stream_checked, n_params = [], {}, None, False, []
     for group in groups:
         model: Decoder = cls(params, seed=run.seed, device=device)
         t0 = time.perf_counter()
@@ -157,9 +165,8 @@ def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device
                 "train_seconds": train_s / len(group),
                 "eval_seconds": eval_s,
             })
-            if stream_diff is None and suite.spec.check_streaming and model.streams_like_predict:
-                streamed = model.stream(test[0], chunk_s)
-                stream_diff = float(np.max(np.abs(streamed - preds[0])))
+            if not stream_checked and suite.spec.check_streaming and model.streams_like_predict:
+                stream_diff, stream_checked = _streaming_diff(model, test[0], preds[0], chunk_s), True
                 model.to(device)
             if not latency and suite.spec.latency.enabled:
                 latency["cpu"] = _latency(model, data, suite, "cpu")
@@ -209,9 +216,7 @@ def execute_untrained(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache) 
     test = group[0].segments("test")
     stream_diff = None
     if suite.spec.check_streaming and model.streams_like_predict:
-        offline = model.predict(test[:1])[0]
-        if np.ptp(offline, axis=0).max() > 1e-6:  # a zero-initialised readout gives a constant: no test
-            stream_diff = float(np.max(np.abs(model.stream(test[0], suite.spec.chunk_ms / 1000.0) - offline)))
+        stream_diff = _streaming_diff(model, test[0], model.predict(test[:1])[0], suite.spec.chunk_ms / 1000.0)
     latency = {"cpu": _latency(model, group[0], suite, "cpu")} if suite.spec.latency.enabled else {}
     return {
         **_record_head(run, suite),
