@@ -317,10 +317,6 @@ class NDT2Decoder(TorchDecoder):
     module: NDT2Net
 
     @property
-    def random_windows(self) -> bool:  # the shared fit redraws training windows every epoch
-        return self.params.random_windows
-
-    @property
     def bin_s(self) -> float:
         return self.params.bin_ms / 1000.0
 

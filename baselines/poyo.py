@@ -414,10 +414,6 @@ class POYODecoder(TorchDecoder):
         super().__init__(params, seed, device)
         self.streams_like_predict = self.params.eval_mode == "causal"
 
-    @property
-    def random_windows(self) -> bool:  # the shared fit redraws training windows every epoch
-        return self.params.random_windows
-
     # ------------------------------------------------------------------ training
     def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
         """Shared fit on context windows: train and valid segments are cut into windows of

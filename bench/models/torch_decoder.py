@@ -69,10 +69,6 @@ class TorchDecoder(Decoder):
 
     # parameter-name prefixes excluded from n_parameters (per-unit / per-session tables)
     embedding_prefixes: ClassVar[tuple[str, ...]] = ()
-    # with a training window_s: draw the windows afresh every epoch, the first of each segment at a
-    # random whole-chunk offset below the stride (random window sampling, as POYO is trained),
-    # instead of the same windows at the same phase of every segment
-    random_windows: bool = False
 
     module: torch.nn.Module
     spec: OutputSpec
@@ -153,6 +149,14 @@ class TorchDecoder(Decoder):
         self.module.to(device)
         self.device = device
         return True
+
+    @property
+    def random_windows(self) -> bool:
+        """With a training ``window_s``: draw the windows afresh every epoch, the first of each
+        segment at a random whole-chunk offset below the stride (random window sampling, as POYO is
+        trained), instead of the same windows at the same phase of every segment. Read from the
+        model's ``random_windows`` parameter where it declares one; off otherwise."""
+        return bool(getattr(self.params, "random_windows", False))
 
     def output_affine(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(scale, shift)`` that maps the network's outputs back to target units (None:
