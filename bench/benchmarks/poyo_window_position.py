@@ -1,6 +1,10 @@
 """How much POYO loses to causal streaming: test R^2 against the readout's place in the window.
 
     python -m bench.benchmarks.poyo_window_position --preset h_co --epochs 60 --lr 5e-4
+    python -m bench.benchmarks.poyo_window_position --preset t_co --session all \
+        --out results/nhp/poyo_window_position.jsonl          # one line per session; resumes
+    python -m bench.benchmarks.poyo_window_position --report results/nhp/poyo_window_position.jsonl \
+        --write results/nhp/poyo_window_position.md           # table against the suite's MLP / GRU
 
 Trains one POYO-SS on one simulated session (one thread, batch 16, flat-cosine schedule, every
 epoch run and the best validation epoch kept), then
@@ -15,7 +19,8 @@ scores its test split four ways:
 * ``train``: causal R^2 on the training split (is it under- or over-fitting?).
 
 R^2 rising with the lookahead says the causal shortfall is the trailing-edge position, not the
-model's capacity. Compare with the MLP / GRU rows of results/nhp (causal, same sessions).
+model's capacity. ``--report`` puts each session beside the MLP and GRU of the same session and
+seed in results/nhp/records (causal, the suite's records) and averages over sessions per preset.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import defaultdict
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -32,11 +39,13 @@ from bench.tasks.reaching import ReachingVelocity
 from bench.training.config import TrainConfig
 
 LOOKAHEADS = (0.05, 0.1, 0.25, 0.5)
+COMPARED_MODELS = ("mlp", "gru")
 
 
 def window_position_scores(preset: str = "c_co_2016", session: int = 0, epochs: int = 60, lr: float = 5e-4,
                            params: dict | None = None, seed: int = 0, lookaheads: Sequence[float] = LOOKAHEADS,
-                           log=print) -> dict[str, float]:
+                           log=print) -> dict:
+    """Train POYO-SS on one session and score it; returns the scores with the run's settings."""
     from bench.data.recording import load_recording
     from bench.data.simulator import SimulatorParams, SimulatorSource
 
@@ -59,21 +68,141 @@ def window_position_scores(preset: str = "c_co_2016", session: int = 0, epochs: 
     log(f"{data.recording.recording_id}: POYO-SS {json.dumps(params or {})}, {epochs} epochs at lr {lr:g} "
         f"(best epoch {report['best_epoch']}, {train_s:.0f} s): "
         + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-    return scores
+    return {"preset": preset, "session": session, "recording_id": data.recording.recording_id, "seed": seed,
+            "epochs": epochs, "lr": lr, "params": params or {}, "best_epoch": report["best_epoch"],
+            "train_seconds": round(train_s, 1), "scores": scores}
+
+
+def _run_key(row: dict) -> tuple:
+    return (row["preset"], row["session"], row["seed"], row["epochs"], row["lr"],
+            json.dumps(row["params"], sort_keys=True))
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The JSON-lines file of earlier runs (empty when absent)."""
+    if not path.exists():
+        return []
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise SystemExit(f"{path}, line {n}: not a JSON record ({exc.msg}); "
+                                 "remove or repair the line and run again.") from None
+    return rows
+
+
+def session_indices(preset: str, spec: str) -> list[int]:
+    """``all`` or comma-separated indices, checked against the preset's number of sessions."""
+    from bench.data.simulator import PRESETS
+
+    if preset not in PRESETS:
+        raise SystemExit(f"--preset {preset!r}: unknown; expected one of {', '.join(sorted(PRESETS))}.")
+    n = PRESETS[preset].n_sessions
+    if spec == "all":
+        return list(range(n))
+    try:
+        indices = [int(x) for x in spec.split(",")]
+    except ValueError:
+        raise SystemExit(f"--session {spec!r}: expected 'all' or comma-separated session indices.") from None
+    bad = [i for i in indices if not 0 <= i < n]
+    if bad:
+        raise SystemExit(f"--session {spec!r}: preset {preset} has sessions 0..{n - 1}, not {bad}.")
+    return indices
+
+
+def compared_scores(records_dir: Path) -> dict[tuple[str, int, str], float]:
+    """(model, seed, recording id) -> causal test R^2 from the suite's records."""
+    from bench.results.records import load_records
+
+    out = {}
+    for rec in load_records(records_dir.parent) if records_dir.exists() else []:
+        if rec.get("model") in COMPARED_MODELS and rec.get("trained", True):
+            for sess in rec.get("sessions") or []:
+                out[(rec["model"], rec["seed"], sess["recording_id"])] = sess["metrics"]["r2"]
+    return out
+
+
+def report(rows: list[dict], records_dir: Path) -> str:
+    """Markdown: one row per session (POYO-SS beside the suite's MLP / GRU), then means per preset."""
+    if not rows:
+        return "No POYO runs recorded yet.\n"
+    base = compared_scores(records_dir)
+    score_keys = [k for k in rows[0]["scores"] if k != "train"] + ["train"]
+    head = ["preset", "session", *[m.upper() for m in COMPARED_MODELS],
+            *[f"POYO {k}" for k in score_keys], "best epoch", "train s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    by_preset: dict[str, list[dict]] = defaultdict(list)
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    for row in sorted(rows, key=lambda r: (r["preset"], r["session"], r["seed"])):
+        ref = [base.get((m, row["seed"], row["recording_id"])) for m in COMPARED_MODELS]
+        row = {**row, "ref": ref}
+        by_preset[row["preset"]].append(row)
+        lines.append("| " + " | ".join([row["preset"], row["recording_id"].split("/")[-1], *map(fmt, ref),
+                                         *(fmt(row["scores"].get(k)) for k in score_keys),
+                                         str(row["best_epoch"]), f"{row['train_seconds']:.0f}"]) + " |")
+    mean_head = ["preset", "sessions", *head[2:-2], "POYO causal - MLP", "POYO paper - MLP"]
+    lines += ["", "Means over the sessions run (MLP / GRU over the same sessions):", "",
+              "| " + " | ".join(mean_head) + " |", "|" + "---|" * len(mean_head)]
+
+    def mean(vals):
+        vals = [v for v in vals if v is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    groups = sorted(by_preset.items()) + [("all", [r for rs in by_preset.values() for r in rs])]
+    for preset, rs in groups:
+        refs = [mean(r["ref"][i] for r in rs) for i in range(len(COMPARED_MODELS))]
+        pos = [mean(r["scores"].get(k) for r in rs) for k in score_keys]
+        mlp, causal, paper = refs[0], pos[score_keys.index("causal")], pos[score_keys.index("paper")]
+        diff = lambda a, b: "-" if a is None or b is None else f"{a - b:+.3f}"  # noqa: E731
+        lines.append("| " + " | ".join([preset, str(len(rs)), *map(fmt, refs), *map(fmt, pos),
+                                         diff(causal, mlp), diff(paper, mlp)]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="c_co_2016")
-    ap.add_argument("--session", type=int, default=0, help="index of the session in the preset")
+    ap.add_argument("--session", default="0", help="'all' or comma-separated session indices of the preset")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--params", default="{}", help='POYO-SS parameters as JSON, e.g. \'{"edge_weight": 4}\'')
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, help="append one JSON line per session run; runs already there are skipped")
+    ap.add_argument("--report", type=Path, metavar="JSONL", help="print the table of a --out file and exit")
+    ap.add_argument("--records", type=Path, default=Path("results/nhp/records"),
+                    help="suite records holding the MLP / GRU to compare with")
+    ap.add_argument("--write", type=Path, help="with --report: also write the table to this file")
     a = ap.parse_args(argv)
+    if a.report:
+        if not a.report.exists():
+            raise SystemExit(f"--report {a.report}: no such file; make it with --out.")
+        table = report(read_rows(a.report), a.records)
+        print(table, end="")
+        if a.write:
+            a.write.write_text(table)
+        return 0
+    try:
+        params = json.loads(a.params)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"--params {a.params!r}: not JSON ({exc.msg}); expected e.g. '{{\"edge_weight\": 4}}'.")
     torch.set_num_threads(a.threads)
-    window_position_scores(a.preset, a.session, a.epochs, a.lr, json.loads(a.params), a.seed)
+    done = {_run_key(r) for r in read_rows(a.out)} if a.out else set()
+    for session in session_indices(a.preset, a.session):
+        key = _run_key({"preset": a.preset, "session": session, "seed": a.seed, "epochs": a.epochs,
+                        "lr": a.lr, "params": params})
+        if key in done:
+            print(f"{a.preset} session {session}: already in {a.out}, skipped")
+            continue
+        row = window_position_scores(a.preset, session, a.epochs, a.lr, params, a.seed)
+        if a.out:
+            from bench.results.records import provenance
+
+            row["provenance"] = provenance("cpu")
+            with a.out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
     return 0
 
 
