@@ -124,13 +124,54 @@ def compared_scores(records_dir: Path) -> dict[tuple[str, int, str], float]:
     return out
 
 
+HEADER = """# POYO-SS against the MLP, by where the readout sits in the window
+
+Made by `python -m bench.benchmarks.poyo_window_position --preset P --session all --out FILE`
+(POYO-SS trained once per session: one thread, batch 16, flat-cosine schedule, the best validation
+epoch kept) and tabled by `--report FILE --write THIS`. MLP and GRU: the same session and seed in
+the suite's records ({records}), streamed causally. POYO columns: `causal` = the harness's
+streaming evaluation (each output from the 1 s window ending at its chunk: the readout at the
+window's trailing edge); `lookahead D` = the same windows shifted D s later (not causal; analysis
+only); `paper` = the POYO paper's evaluation (1 s windows every 0.5 s, overlapping predictions
+averaged); `train` = causal R^2 on the training split. All R^2 on the test split unless said.
+"""
+
+
+def _provenance_line(rows: list[dict]) -> str:
+    prov = [r.get("provenance") or {} for r in rows]
+    cpus = sorted({p.get("cpu", "?") for p in prov if p})
+    torch_versions = sorted({(p.get("packages") or {}).get("torch", "?") for p in prov if p})
+    threads = sorted({p.get("torch_threads", "?") for p in prov if p})
+    commits = sorted({((p.get("git") or {}).get("commit") or "?")[:10] for p in prov if p})
+    if not cpus:
+        return "Machine: not recorded."
+    return (f"Machine: {', '.join(cpus)}; torch {', '.join(torch_versions)}; torch threads per run "
+            f"{', '.join(map(str, threads))}; commit(s) {', '.join(commits)}.")
+
+
+def _setting(row: dict) -> tuple:
+    return (row["epochs"], row["lr"], json.dumps(row["params"], sort_keys=True))
+
+
 def report(rows: list[dict], records_dir: Path) -> str:
-    """Markdown: one row per session (POYO-SS beside the suite's MLP / GRU), then means per preset."""
+    """Markdown: per training setting, one row per session (POYO-SS beside the suite's MLP / GRU),
+    then means per preset and over all sessions run."""
     if not rows:
         return "No POYO runs recorded yet.\n"
+    out = [HEADER.format(records=records_dir), _provenance_line(rows), ""]
     base = compared_scores(records_dir)
+    settings: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        settings[_setting(row)].append(row)
+    for (epochs, lr, params), group in sorted(settings.items()):
+        out += [f"## POYO-SS, {epochs} epochs at lr {lr:g}, parameters {params}", ""]
+        out += _setting_tables(group, base)
+    return "\n".join(out)
+
+
+def _setting_tables(rows: list[dict], base: dict) -> list[str]:
     score_keys = [k for k in rows[0]["scores"] if k != "train"] + ["train"]
-    head = ["preset", "session", *[m.upper() for m in COMPARED_MODELS],
+    head = ["preset", "session", "seed", *[m.upper() for m in COMPARED_MODELS],
             *[f"POYO {k}" for k in score_keys], "best epoch", "train s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     by_preset: dict[str, list[dict]] = defaultdict(list)
@@ -139,11 +180,11 @@ def report(rows: list[dict], records_dir: Path) -> str:
         ref = [base.get((m, row["seed"], row["recording_id"])) for m in COMPARED_MODELS]
         row = {**row, "ref": ref}
         by_preset[row["preset"]].append(row)
-        lines.append("| " + " | ".join([row["preset"], row["recording_id"].split("/")[-1], *map(fmt, ref),
-                                         *(fmt(row["scores"].get(k)) for k in score_keys),
+        lines.append("| " + " | ".join([row["preset"], row["recording_id"].split("/")[-1], str(row["seed"]),
+                                         *map(fmt, ref), *(fmt(row["scores"].get(k)) for k in score_keys),
                                          str(row["best_epoch"]), f"{row['train_seconds']:.0f}"]) + " |")
-    mean_head = ["preset", "sessions", *head[2:-2], "POYO causal - MLP", "POYO paper - MLP"]
-    lines += ["", "Means over the sessions run (MLP / GRU over the same sessions):", "",
+    mean_head = ["preset", "runs", *head[3:-2], "POYO causal - MLP", "POYO paper - MLP"]
+    lines += ["", "Means over the runs above (MLP / GRU over the same sessions):", "",
               "| " + " | ".join(mean_head) + " |", "|" + "---|" * len(mean_head)]
 
     def mean(vals):
@@ -158,7 +199,7 @@ def report(rows: list[dict], records_dir: Path) -> str:
         diff = lambda a, b: "-" if a is None or b is None else f"{a - b:+.3f}"  # noqa: E731
         lines.append("| " + " | ".join([preset, str(len(rs)), *map(fmt, refs), *map(fmt, pos),
                                          diff(causal, mlp), diff(paper, mlp)]) + " |")
-    return "\n".join(lines) + "\n"
+    return lines + [""]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

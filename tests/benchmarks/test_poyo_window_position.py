@@ -7,9 +7,9 @@ import pytest
 from bench.benchmarks import poyo_window_position as pwp
 
 
-def _row(preset="t_co", session=0, rec="t_co/t_1", causal=0.7, paper=0.8, seed=0):
+def _row(preset="t_co", session=0, rec="t_co/t_1", causal=0.7, paper=0.8, seed=0, params=None):
     return {"preset": preset, "session": session, "recording_id": rec, "seed": seed, "epochs": 60, "lr": 5e-4,
-            "params": {}, "best_epoch": 40, "train_seconds": 500.0,
+            "params": params or {}, "best_epoch": 40, "train_seconds": 500.0,
             "scores": {"train": 0.9, "causal": causal, "lookahead 0.1 s": causal + 0.05, "paper": paper}}
 
 
@@ -68,14 +68,24 @@ def test_report_puts_poyo_beside_the_suites_mlp_and_averages(tmp_path):
             _row(session=1, rec="t_co/t_2", causal=0.60, paper=0.72)]
     table = pwp.report(rows, records)
     lines = table.splitlines()
-    assert "| t_co | t_1 | 0.750 | 0.800 | 0.700 | 0.750 | 0.800 | 0.900 | 40 | 500 |" in lines
+    assert "| t_co | t_1 | 0 | 0.750 | 0.800 | 0.700 | 0.750 | 0.800 | 0.900 | 40 | 500 |" in lines
     # means: MLP 0.70, GRU 0.75, causal 0.65, lookahead 0.70, paper 0.76, train 0.90
     mean_rows = [line for line in lines if line.startswith("| t_co | 2 ")]
     assert mean_rows == ["| t_co | 2 | 0.700 | 0.750 | 0.650 | 0.700 | 0.760 | 0.900 | -0.050 | +0.060 |"]
-    header = next(line for line in lines if line.startswith("| preset | sessions"))
+    header = next(line for line in lines if line.startswith("| preset | runs"))
     assert header.count("|") == mean_rows[0].count("|")
 
 
 def test_report_without_a_suite_record_shows_a_dash(tmp_path):
     table = pwp.report([_row(rec="t_co/unknown")], tmp_path / "none" / "records")
-    assert "| t_co | unknown | - | - | 0.700 |" in table
+    assert "| t_co | unknown | 0 | - | - | 0.700 |" in table
+
+
+def test_report_keeps_training_settings_apart(tmp_path):
+    rows = [_row(causal=0.70), _row(causal=0.50, params={"edge_weight": 4})]
+    table = pwp.report(rows, tmp_path / "none" / "records")
+    assert "## POYO-SS, 60 epochs at lr 0.0005, parameters {}" in table
+    assert '## POYO-SS, 60 epochs at lr 0.0005, parameters {"edge_weight": 4}' in table
+    means = [line for line in table.splitlines() if line.startswith("| all | 1 ")]
+    assert sorted(m.split(" | ")[4] for m in means) == ["0.500", "0.700"]  # never averaged together
+    assert "Machine: not recorded." in table
