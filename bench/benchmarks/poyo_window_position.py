@@ -113,14 +113,21 @@ def session_indices(preset: str, spec: str) -> list[int]:
 
 
 def compared_scores(records_dir: Path) -> dict[tuple[str, int, str], float]:
-    """(model, seed, recording id) -> causal test R^2 from the suite's records."""
+    """(model, seed, recording id) -> causal test R^2 from the suite's records; refuses records of
+    two configurations of one model (stale ones) rather than picking one silently."""
     from bench.results.records import load_records
 
-    out = {}
+    out, hashes = {}, {}
     for rec in load_records(records_dir.parent) if records_dir.exists() else []:
         if rec.get("model") in COMPARED_MODELS and rec.get("trained", True):
             for sess in rec.get("sessions") or []:
-                out[(rec["model"], rec["seed"], sess["recording_id"])] = sess["metrics"]["r2"]
+                key = (rec["model"], rec["seed"], sess["recording_id"])
+                if key in hashes and hashes[key] != rec.get("config_hash"):
+                    raise SystemExit(f"{records_dir}: two {rec['model']} records (configurations {hashes[key]} "
+                                     f"and {rec.get('config_hash')}) score {sess['recording_id']}, seed "
+                                     f"{rec['seed']}; remove the stale one or pass --records of one suite run.")
+                hashes[key] = rec.get("config_hash")
+                out[key] = sess["metrics"]["r2"]
     return out
 
 

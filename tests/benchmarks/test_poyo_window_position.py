@@ -13,10 +13,11 @@ def _row(preset="t_co", session=0, rec="t_co/t_1", causal=0.7, paper=0.8, seed=0
             "scores": {"train": 0.9, "causal": causal, "lookahead 0.1 s": causal + 0.05, "paper": paper}}
 
 
-def _write_record(records_dir, model, seed, scores):
+def _write_record(records_dir, model, seed, scores, chash="0"):
     records_dir.mkdir(parents=True, exist_ok=True)
-    rec = {"model": model, "seed": seed, "sessions": [{"recording_id": r, "metrics": {"r2": v}} for r, v in scores]}
-    (records_dir / f"{model}__x__seed{seed}__0.json").write_text(json.dumps(rec))
+    rec = {"model": model, "seed": seed, "config_hash": chash,
+           "sessions": [{"recording_id": r, "metrics": {"r2": v}} for r, v in scores]}
+    (records_dir / f"{model}__x__seed{seed}__{chash}.json").write_text(json.dumps(rec))
 
 
 def test_session_indices_all_and_list():
@@ -89,3 +90,11 @@ def test_report_keeps_training_settings_apart(tmp_path):
     means = [line for line in table.splitlines() if line.startswith("| all | 1 ")]
     assert sorted(m.split(" | ")[4] for m in means) == ["0.500", "0.700"]  # never averaged together
     assert "Machine: not recorded." in table
+
+
+def test_report_refuses_two_configurations_of_a_compared_model(tmp_path):
+    records = tmp_path / "suite" / "records"
+    _write_record(records, "mlp", 0, [("t_co/t_1", 0.75)], chash="aaa")
+    _write_record(records, "mlp", 0, [("t_co/t_1", 0.60)], chash="bbb")
+    with pytest.raises(SystemExit, match="two mlp records"):
+        pwp.report([_row()], records)
