@@ -98,3 +98,15 @@ def test_report_refuses_two_configurations_of_a_compared_model(tmp_path):
     _write_record(records, "mlp", 0, [("t_co/t_1", 0.60)], chash="bbb")
     with pytest.raises(SystemExit, match="two mlp records"):
         pwp.report([_row()], records)
+
+
+def test_committed_table_is_the_report_of_the_committed_runs(monkeypatch):
+    """results/nhp/poyo_window_position.md is regenerated from its JSON lines and the suite's records,
+    not edited by hand."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    rows = pwp.read_rows(Path("results/nhp/poyo_window_position.jsonl"))
+    assert len(rows) == 20  # every session of the five presets
+    assert pwp.report(rows, Path("results/nhp/records")) == Path("results/nhp/poyo_window_position.md").read_text()
