@@ -58,8 +58,8 @@ def window_position_scores(preset: str = "c_co_2016", session: int = 0, epochs: 
     # every epoch runs (patience = epochs); the weights of the best validation epoch are kept
     report = model.fit([data], TrainConfig(epochs=epochs, batch_size=16, lr=lr, patience=epochs), progress=False)
     train_s = time.perf_counter() - t0
-    test = data.segments("test")
-    scores = {"train": task.score(data.segments("train"), model.predict(data.segments("train")))["r2"],
+    train_segments, test = data.segments("train"), data.segments("test")
+    scores = {"train": task.score(train_segments, model.predict(train_segments))["r2"],
               "causal": task.score(test, model.predict(test))["r2"]}
     for d in lookaheads:
         scores[f"lookahead {d:g} s"] = task.score(test, model.predict_lookahead(test, d))["r2"]
@@ -73,9 +73,13 @@ def window_position_scores(preset: str = "c_co_2016", session: int = 0, epochs: 
             "train_seconds": round(train_s, 1), "scores": scores}
 
 
+def _setting(row: dict) -> tuple:
+    """The training setting of a run: runs of different settings are never averaged together."""
+    return (row["epochs"], row["lr"], json.dumps(row["params"], sort_keys=True))
+
+
 def _run_key(row: dict) -> tuple:
-    return (row["preset"], row["session"], row["seed"], row["epochs"], row["lr"],
-            json.dumps(row["params"], sort_keys=True))
+    return (row["preset"], row["session"], row["seed"], *_setting(row))
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -154,10 +158,6 @@ def _provenance_line(rows: list[dict]) -> str:
         return "Machine: not recorded."
     return (f"Machine: {', '.join(cpus)}; torch {', '.join(torch_versions)}; torch threads per run "
             f"{', '.join(map(str, threads))}; commit(s) {', '.join(commits)}.")
-
-
-def _setting(row: dict) -> tuple:
-    return (row["epochs"], row["lr"], json.dumps(row["params"], sort_keys=True))
 
 
 def report(rows: list[dict], records_dir: Path) -> str:
