@@ -35,6 +35,7 @@ from typing import Sequence
 import torch
 
 from bench import registry
+from bench.results.records import finish_provenance, provenance
 from bench.tasks.reaching import ReachingVelocity
 from bench.training.config import TrainConfig
 
@@ -244,11 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if key in done:
             print(f"{a.preset} session {session}: already in {a.out}, skipped")
             continue
+        started = provenance("cpu")
         row = window_position_scores(a.preset, session, a.epochs, a.lr, params, a.seed)
         if a.out:
-            from bench.results.records import provenance
-
-            row["provenance"] = provenance("cpu")
+            row["provenance"] = finish_provenance(started)
             with a.out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
     return 0

@@ -124,3 +124,18 @@ def provenance(device: str) -> dict:
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def finish_provenance(started: dict) -> dict:
+    """Complete provenance taken when a run *started* (``provenance``) as the run ends.
+
+    The code that produced a result is the checkout at the start: a long run during which the tree
+    is committed or edited keeps that commit, and what the tree was at the end goes beside it
+    (``git_at_finish``) so a reader can see the run spanned a change, never in its place.
+    """
+    info = dict(started)
+    info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    at_finish = _git_commit()
+    if at_finish != started.get("git"):
+        info["git_at_finish"] = at_finish
+    return info

@@ -26,7 +26,15 @@ from bench.errors import BenchError, DataError
 from bench.latency import cuda_available, measure_step_latency
 from bench.metrics.regression import aggregate_sessions
 from bench.models.base import Decoder, chunk_segment
-from bench.results.records import config_hash, load_records, provenance, record_name, records_dir, write_record
+from bench.results.records import (
+    config_hash,
+    finish_provenance,
+    load_records,
+    provenance,
+    record_name,
+    records_dir,
+    write_record,
+)
 from bench.suite.loader import LoadedSuite, load_suite
 from bench.suite.schema import DatasetSpec, ModelSpec
 from bench.tasks.base import TaskData
@@ -136,6 +144,7 @@ def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device
         return execute_untrained(run, suite, cache)
     if run.model.needs_gpu:
         device = "cuda"
+    started = provenance(device)
     cls = registry.models.get(run.model.name)
     task = suite.task(run.dataset)
     params = suite.model_params(run.model)
@@ -184,7 +193,7 @@ def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device
         "streaming_max_abs_diff": stream_diff,
         "train_seconds": float(sum(s["train_seconds"] for s in sessions)),
         "eval_seconds": float(sum(s["eval_seconds"] for s in sessions)),
-        "provenance": provenance(device),
+        "provenance": finish_provenance(started),
     }
 
 
@@ -208,6 +217,7 @@ def execute_untrained(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache) 
     """Record what does not need training: parameters, streaming == offline on one test segment,
     per-chunk CPU latency. Set up on the first training group only (one session, or all of them
     for a multi-session model), as the trained path measures latency on its first session."""
+    started = provenance("cpu")
     cls = registry.models.get(run.model.name)
     datas = cache.task_data(run.dataset)
     group = datas if cls.multi_session else datas[:1]
@@ -230,7 +240,7 @@ def execute_untrained(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache) 
         "streaming_max_abs_diff": stream_diff,
         "train_seconds": 0.0,
         "eval_seconds": 0.0,
-        "provenance": provenance("cpu"),
+        "provenance": finish_provenance(started),
     }
 
 
