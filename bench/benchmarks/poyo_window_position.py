@@ -21,6 +21,14 @@ scores its test split four ways:
 R^2 rising with the lookahead says the causal shortfall is the trailing-edge position, not the
 model's capacity. ``--report`` puts each session beside the MLP and GRU of the same session and
 seed in results/nhp/records (causal, the suite's records) and averages over sessions per preset.
+
+A second question separates the trailing edge from a short window: every test trial is decoded
+from a fresh stream, so a query less than ``context_s`` (1 s) after the trial start has a clipped
+window, and on centre-out most scored queries (the reach) are. ``context`` (on by default;
+``--no-context`` skips it) trains the MLP and GRU of suites/nhp.yaml on the same session and scores
+all three models causally on the queries in the first second of a trial and on those after it,
+and again from streams started ``context_s`` before each trial (``warm``: the same queries, with
+the spikes before the trial as a running decoder would have them).
 """
 
 from __future__ import annotations
@@ -29,23 +37,75 @@ import argparse
 import json
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from bench import registry
 from bench.results.records import finish_provenance, provenance
+from bench.tasks.base import Segment
 from bench.tasks.reaching import ReachingVelocity
 from bench.training.config import TrainConfig
 
 LOOKAHEADS = (0.05, 0.1, 0.25, 0.5)
 COMPARED_MODELS = ("mlp", "gru")
+BASELINE_SUITE = Path(__file__).resolve().parents[2] / "suites" / "nhp.yaml"
+CONTEXT_KEYS = ("fresh", "fresh, clipped window", "fresh, full window", "warm")
+
+
+def warm_segments(segments: Sequence[Segment], warm_s: float, chunk_s: float) -> list[Segment]:
+    """The same queries, targets and mask, with the stream started ``warm_s`` earlier (whole chunks,
+    so every query keeps its chunk; never before the recording's first sample)."""
+    out = []
+    for seg in segments:
+        first = float(seg.recording.domain.start.min())
+        n = min(round(warm_s / chunk_s), int(np.floor((seg.start - first) / chunk_s + 1e-9)))
+        out.append(replace(seg, start=seg.start - max(n, 0) * chunk_s))
+    return out
+
+
+def queries_by_time_in_trial(segments: Sequence[Segment], before_s: float) -> tuple[list[Segment], list[Segment]]:
+    """The segments with their scored queries split at ``before_s`` after the segment start."""
+    early, late = [], []
+    for seg in segments:
+        is_early = seg.query_times - seg.start < before_s - 1e-9
+        early.append(replace(seg, eval_mask=seg.eval_mask & is_early))
+        late.append(replace(seg, eval_mask=seg.eval_mask & ~is_early))
+    return early, late
+
+
+def context_scores(model, task, test: Sequence[Segment], context_s: float, chunk_s: float) -> dict:
+    """Causal test R^2 of a fitted model: whole split, first / after ``context_s`` of each trial
+    (fresh streams), and from streams started ``context_s`` before each trial."""
+    preds = model.predict(test)
+    early, late = queries_by_time_in_trial(test, context_s)
+    return {"fresh": task.score(test, preds)["r2"],
+            "fresh, clipped window": task.score(early, preds)["r2"],
+            "fresh, full window": task.score(late, preds)["r2"],
+            "warm": task.score(test, model.predict(warm_segments(test, context_s, chunk_s)))["r2"]}
+
+
+def baseline_context_scores(data, task, test: Sequence[Segment], context_s: float, seed: int) -> dict:
+    """The MLP and GRU as suites/nhp.yaml configures them, trained on this session, scored by
+    :func:`context_scores`."""
+    from bench.suite.loader import load_suite
+
+    suite = load_suite(BASELINE_SUITE)
+    out = {}
+    for name in COMPARED_MODELS:
+        spec = next(m for m in suite.spec.models if m.name == name)
+        model = registry.models.get(name)(suite.model_params(spec), seed=seed)
+        model.fit([data], suite.train_config(spec), progress=False)
+        out[name] = context_scores(model, task, test, context_s, data.chunk_s)
+    return out
 
 
 def window_position_scores(preset: str = "c_co_2016", session: int = 0, epochs: int = 60, lr: float = 5e-4,
                            params: dict | None = None, seed: int = 0, lookaheads: Sequence[float] = LOOKAHEADS,
-                           log=print) -> dict:
+                           context: bool = True, log=print) -> dict:
     """Train POYO-SS on one session and score it; returns the scores with the run's settings."""
     from bench.data.recording import load_recording
     from bench.data.simulator import SimulatorParams, SimulatorSource
@@ -64,14 +124,23 @@ def window_position_scores(preset: str = "c_co_2016", session: int = 0, epochs: 
               "causal": task.score(test, model.predict(test))["r2"]}
     for d in lookaheads:
         scores[f"lookahead {d:g} s"] = task.score(test, model.predict_lookahead(test, d))["r2"]
+    contexts = None
+    if context:
+        contexts = {"poyo": context_scores(model, task, test, model.params.context_s, data.chunk_s),
+                    **baseline_context_scores(data, task, test, model.params.context_s, seed)}
     model.params = model.params.model_copy(update={"eval_mode": "paper"})
     scores["paper"] = task.score(test, model.predict(test))["r2"]
     log(f"{data.recording.recording_id}: POYO-SS {json.dumps(params or {})}, {epochs} epochs at lr {lr:g} "
         f"(best epoch {report['best_epoch']}, {train_s:.0f} s): "
         + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-    return {"preset": preset, "session": session, "recording_id": data.recording.recording_id, "seed": seed,
-            "epochs": epochs, "lr": lr, "params": params or {}, "best_epoch": report["best_epoch"],
-            "train_seconds": round(train_s, 1), "scores": scores}
+    row = {"preset": preset, "session": session, "recording_id": data.recording.recording_id, "seed": seed,
+           "epochs": epochs, "lr": lr, "params": params or {}, "best_epoch": report["best_epoch"],
+           "train_seconds": round(train_s, 1), "scores": scores}
+    if contexts:
+        log("  causal by window: " + "; ".join(
+            f"{m} " + ", ".join(f"{k} {v:.3f}" for k, v in c.items()) for m, c in contexts.items()))
+        row["context"] = contexts
+    return row
 
 
 def _setting(row: dict) -> tuple:
@@ -174,7 +243,53 @@ def report(rows: list[dict], records_dir: Path) -> str:
     for (epochs, lr, params), group in sorted(settings.items()):
         out += [f"## POYO-SS, {epochs} epochs at lr {lr:g}, parameters {params}", ""]
         out += _setting_tables(group, base)
+        with_context = [r for r in group if r.get("context")]
+        if with_context:
+            out += _context_tables(with_context)
     return "\n".join(out)
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _diff(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None else f"{a - b:+.3f}"
+
+
+def _mean(vals) -> float | None:
+    vals = [v for v in vals if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+CONTEXT_MODELS = ("mlp", "gru", "poyo")
+CONTEXT_NOTE = """Fresh or warm streams: causal test R^2 of the MLP and GRU of suites/nhp.yaml (trained in the same
+run on the same session and seed) and of the POYO-SS above. `fresh` = every test trial decoded
+from a freshly reset decoder (the harness's rule), split into the queries whose 1 s window is
+clipped by the trial start (`clipped`: less than 1 s into the trial) and the rest (`full`);
+`warm` = the same queries from streams started 1 s before each trial.
+"""
+
+
+def _context_tables(rows: list[dict]) -> list[str]:
+    cols = [(m, k) for k in CONTEXT_KEYS for m in CONTEXT_MODELS]
+    short = {"fresh": "fresh", "fresh, clipped window": "clipped", "fresh, full window": "full", "warm": "warm"}
+    head = ["preset", "session", "seed", *[f"{m.upper()} {short[k]}" for m, k in cols]]
+    lines = [CONTEXT_NOTE, "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    by_preset: dict[str, list[dict]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (r["preset"], r["session"], r["seed"])):
+        by_preset[row["preset"]].append(row)
+        lines.append("| " + " | ".join([row["preset"], row["recording_id"].split("/")[-1], str(row["seed"]),
+                                         *(_fmt(row["context"][m].get(k)) for m, k in cols)]) + " |")
+    gaps = [f"POYO - MLP {short[k]}" for k in CONTEXT_KEYS]
+    mean_head = ["preset", "runs", *head[3:], *gaps]
+    lines += ["", "Means:", "", "| " + " | ".join(mean_head) + " |", "|" + "---|" * len(mean_head)]
+    groups = sorted(by_preset.items()) + [("all", [r for rs in by_preset.values() for r in rs])]
+    for preset, rs in groups:
+        means = {(m, k): _mean(r["context"][m].get(k) for r in rs) for m, k in cols}
+        diffs = [_diff(means[("poyo", k)], means[("mlp", k)]) for k in CONTEXT_KEYS]
+        lines.append("| " + " | ".join([preset, str(len(rs)), *(_fmt(means[c]) for c in cols), *diffs]) + " |")
+    return lines + [""]
 
 
 def _setting_tables(rows: list[dict], base: dict) -> list[str]:
@@ -183,30 +298,23 @@ def _setting_tables(rows: list[dict], base: dict) -> list[str]:
             *[f"POYO {k}" for k in score_keys], "best epoch", "train s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     by_preset: dict[str, list[dict]] = defaultdict(list)
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for row in sorted(rows, key=lambda r: (r["preset"], r["session"], r["seed"])):
         ref = [base.get((m, row["seed"], row["recording_id"])) for m in COMPARED_MODELS]
         row = {**row, "ref": ref}
         by_preset[row["preset"]].append(row)
         lines.append("| " + " | ".join([row["preset"], row["recording_id"].split("/")[-1], str(row["seed"]),
-                                         *map(fmt, ref), *(fmt(row["scores"].get(k)) for k in score_keys),
+                                         *map(_fmt, ref), *(_fmt(row["scores"].get(k)) for k in score_keys),
                                          str(row["best_epoch"]), f"{row['train_seconds']:.0f}"]) + " |")
     mean_head = ["preset", "runs", *head[3:-2], "POYO causal - MLP", "POYO paper - MLP"]
     lines += ["", "Means over the runs above (MLP / GRU over the same sessions):", "",
               "| " + " | ".join(mean_head) + " |", "|" + "---|" * len(mean_head)]
-
-    def mean(vals):
-        vals = [v for v in vals if v is not None]
-        return sum(vals) / len(vals) if vals else None
-
     groups = sorted(by_preset.items()) + [("all", [r for rs in by_preset.values() for r in rs])]
     for preset, rs in groups:
-        refs = [mean(r["ref"][i] for r in rs) for i in range(len(COMPARED_MODELS))]
-        pos = [mean(r["scores"].get(k) for r in rs) for k in score_keys]
+        refs = [_mean(r["ref"][i] for r in rs) for i in range(len(COMPARED_MODELS))]
+        pos = [_mean(r["scores"].get(k) for r in rs) for k in score_keys]
         mlp, causal, paper = refs[0], pos[score_keys.index("causal")], pos[score_keys.index("paper")]
-        diff = lambda a, b: "-" if a is None or b is None else f"{a - b:+.3f}"  # noqa: E731
-        lines.append("| " + " | ".join([preset, str(len(rs)), *map(fmt, refs), *map(fmt, pos),
-                                         diff(causal, mlp), diff(paper, mlp)]) + " |")
+        lines.append("| " + " | ".join([preset, str(len(rs)), *map(_fmt, refs), *map(_fmt, pos),
+                                         _diff(causal, mlp), _diff(paper, mlp)]) + " |")
     return lines + [""]
 
 
@@ -219,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--params", default="{}", help='POYO-SS parameters as JSON, e.g. \'{"edge_weight": 4}\'')
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-context", action="store_true",
+                    help="skip the fresh / warm stream scores of POYO, MLP and GRU (saves training the baselines)")
     ap.add_argument("--out", type=Path, help="append one JSON line per session run; runs already there are skipped")
     ap.add_argument("--report", type=Path, metavar="JSONL", help="print the table of a --out file and exit")
     ap.add_argument("--records", type=Path, default=Path("results/nhp/records"),
@@ -246,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{a.preset} session {session}: already in {a.out}, skipped")
             continue
         started = provenance("cpu")
-        row = window_position_scores(a.preset, session, a.epochs, a.lr, params, a.seed)
+        row = window_position_scores(a.preset, session, a.epochs, a.lr, params, a.seed, context=not a.no_context)
         if a.out:
             row["provenance"] = finish_provenance(started)
             with a.out.open("a") as f:

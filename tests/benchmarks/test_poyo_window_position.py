@@ -45,7 +45,7 @@ def test_main_skips_runs_already_recorded(tmp_path, monkeypatch, capsys):
     out.write_text(json.dumps(_row(preset="c_co_2016", session=0, rec="c_co_2016/c_1")) + "\n")
     trained = []
 
-    def fake_scores(preset, session, epochs, lr, params, seed):
+    def fake_scores(preset, session, epochs, lr, params, seed, context):
         trained.append((preset, session))
         return _row(preset=preset, session=session, rec=f"{preset}/c_{session}")
 
@@ -110,3 +110,67 @@ def test_committed_table_is_the_report_of_the_committed_runs(monkeypatch):
     rows = pwp.read_rows(Path("results/nhp/poyo_window_position.jsonl"))
     assert len(rows) == 20  # every session of the five presets
     assert pwp.report(rows, Path("results/nhp/records")) == Path("results/nhp/poyo_window_position.md").read_text()
+
+
+def _segment(start, queries, first_sample=0.0):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from bench.tasks.base import Segment
+
+    rec = SimpleNamespace(domain=SimpleNamespace(start=np.array([first_sample, 100.0])))
+    q = np.asarray(queries, float)
+    return Segment(rec, start, start + 2.0, q, np.zeros((q.size, 2), np.float32), np.ones(q.size),
+                   np.ones(q.size, bool))
+
+
+def test_warm_segments_start_whole_chunks_earlier_and_never_before_the_recording():
+    segs = [_segment(10.0, [10.2, 11.5]), _segment(0.35, [0.5, 1.5]), _segment(0.0, [0.1])]
+    warm = pwp.warm_segments(segs, 1.0, 0.05)
+    assert [round(s.start, 9) for s in warm] == [9.0, 0.0, 0.0]  # clamped to whole chunks after 0.0
+    for cold, hot in zip(segs, warm):
+        assert hot.end == cold.end and hot.query_times is cold.query_times and hot.eval_mask is cold.eval_mask
+    # every query keeps its place on the chunk grid
+    for cold, hot in zip(segs, warm):
+        offsets = (cold.start - hot.start) / 0.05
+        assert abs(offsets - round(offsets)) < 1e-9
+
+
+def test_queries_split_at_the_window_length_partition_the_scored_queries():
+    seg = _segment(5.0, [5.0, 5.5, 5.95, 6.0, 6.9])
+    seg.eval_mask[1] = False
+    early, late = pwp.queries_by_time_in_trial([seg], 1.0)
+    assert early[0].eval_mask.tolist() == [True, False, True, False, False]
+    assert late[0].eval_mask.tolist() == [False, False, False, True, True]
+    assert seg.eval_mask.tolist() == [True, False, True, True, True]  # the input is not modified
+
+
+def test_report_tables_fresh_and_warm_streams_when_runs_have_them(tmp_path):
+    def ctx(fresh, clipped, full, warm):
+        return dict(zip(pwp.CONTEXT_KEYS, (fresh, clipped, full, warm)))
+
+    rows = [_row(session=0, rec="t_co/t_1"), _row(session=1, rec="t_co/t_2"), _row(session=2, rec="t_co/t_3")]
+    rows[0]["context"] = {"mlp": ctx(0.70, 0.72, 0.60, 0.71), "gru": ctx(0.75, 0.76, 0.70, 0.65),
+                          "poyo": ctx(0.66, 0.62, 0.64, 0.74)}
+    rows[1]["context"] = {"mlp": ctx(0.60, 0.62, 0.50, 0.61), "gru": ctx(0.65, 0.66, 0.60, 0.55),
+                          "poyo": ctx(0.58, 0.54, 0.56, 0.66)}
+    table = pwp.report(rows, tmp_path / "none" / "records")
+    lines = table.splitlines()
+    assert "| t_co | t_1 | 0 | 0.700 | 0.750 | 0.660 | 0.720 | 0.760 | 0.620 | 0.600 | 0.700 | 0.640 | 0.710 | 0.650 | 0.740 |" in lines
+    # the run without context scores is left out of these means (2 runs, not 3)
+    means = [line for line in lines if line.startswith("| t_co | 2 ")]
+    assert means == ["| t_co | 2 | 0.650 | 0.700 | 0.620 | 0.670 | 0.710 | 0.580 | 0.550 | 0.650 | 0.600 | 0.660 "
+                     "| 0.600 | 0.700 | -0.030 | -0.090 | +0.050 | +0.040 |"]
+    assert table.count("| t_co | 3 ") == 1  # the window-position means still count all three runs
+
+
+def test_committed_context_table_rows_carry_all_three_models():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "results" / "nhp" / "poyo_window_position_context.jsonl"
+    if not path.exists():
+        pytest.skip("no committed context runs")
+    for row in pwp.read_rows(path):
+        assert set(row["context"]) == set(pwp.CONTEXT_MODELS)
+        assert all(set(c) == set(pwp.CONTEXT_KEYS) for c in row["context"].values())
