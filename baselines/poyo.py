@@ -51,7 +51,10 @@ windows, 0.86 on the streaming windows after the same 100 epochs. The valid spli
 (a whole segment may be far longer than the context): in causal mode by
 :func:`causal_valid_windows` (windows ending every 0.25 s that score only their last 0.25 s of
 queries, so model selection sees near-causal predictions), in paper mode like the training
-windows.
+windows. ``train_windows="causal"`` (not the paper's; off by default) trains on those streaming
+windows too, at a random phase every epoch: every query is then trained only where causal
+streaming reads it, at the trailing edge of its window, and in a trial's first second from the
+window clipped at the trial start.
 
 Initialisation (it decides whether POYO learns at all on a small CPU budget; the architecture is
 the paper's): embeddings (unit, token type, session, latents) are drawn with std 0.02: they are
@@ -177,6 +180,12 @@ class POYOParams(ModelParams):
         "(one seed each): no clear gain, so off by default",
     )
     edge_s: float = Field(0.25, gt=0, description="width of the window's trailing edge that edge_weight weights (s)")
+    train_windows: Literal["random", "causal"] = Field(
+        "random", description="random: 1 s windows every window_step_s, every query inside trained (the paper); "
+        "causal (causal mode, regression): the windows causal streaming reads, ending every valid_stride_s, "
+        "training only their last valid_stride_s of queries, clipped at the segment start like a fresh stream "
+        "(clip_prob is then not applied: the windows are already clipped where streaming clips them)",
+    )
     eval_mode: Literal["causal", "paper"] = Field(
         "causal", description="causal: predict == streaming; paper: 1 s windows every 0.5 s, averaged"
     )
@@ -344,15 +353,19 @@ def causal_windows(seg: Segment, chunk_s: float, context_s: float) -> tuple[np.n
 
 
 def causal_valid_windows(segments: Sequence[Segment], context_s: float, stride_s: float,
-                         chunk_s: float) -> list[Segment]:
-    """Validation windows that score what causal prediction does: windows ending every ``stride_s``
-    (and at the segment end), ``[max(seg.start, end - context_s), end)``, holding only the queries
-    of their last ``stride_s``, so each query is predicted near the right edge of its window."""
+                         chunk_s: float, rng: np.random.Generator | None = None) -> list[Segment]:
+    """Windows that score what causal prediction does: windows ending every ``stride_s`` (and at
+    the segment end), ``[max(seg.start, end - context_s), end)``, holding only the queries of their
+    last ``stride_s``, so each query is predicted near the right edge of its window, and a window
+    in a segment's first ``context_s`` starts at the segment start, as a fresh stream does. Used
+    for validation in causal mode and, with ``rng`` (the first window of each segment ends at a
+    random chunk at most one stride in), for training with ``train_windows="causal"``."""
     n_stride = max(1, int(round(stride_s / chunk_s)))
     out = []
     for seg in segments:
         n = int(round(seg.duration / chunk_s))
-        ends = sorted(set(range(n_stride, n + 1, n_stride)) | {n})
+        first = n_stride if rng is None else int(rng.integers(1, n_stride + 1))
+        ends = sorted(set(range(first, n + 1, n_stride)) | {n})
         prev = 0
         for i1 in ends:
             e = seg.end if i1 == n else seg.start + i1 * chunk_s
@@ -434,11 +447,24 @@ class POYODecoder(TorchDecoder):
                 valid = context_windows(valid, window, step, d.chunk_s)
             train_split = d.segments("train")
             if not self.random_windows:
-                train_split = context_windows(train_split, window, step, d.chunk_s)
+                train_split = (causal_valid_windows(train_split, self.params.context_s, self.params.valid_stride_s,
+                                                    d.chunk_s) if self._causal_training(d.spec.kind)
+                               else context_windows(train_split, window, step, d.chunk_s))
             windowed.append(replace(d, splits={**d.splits, "train": train_split, "valid": valid}))
         if self.random_windows:  # cut afresh every epoch by the shared loop, at random offsets
             return super().fit(windowed, train.model_copy(update={"window_s": window, "window_step_s": step}), progress)
         return super().fit(windowed, train.model_copy(update={"window_s": None}), progress)
+
+    def _causal_training(self, kind: TaskKind) -> bool:
+        return self.params.train_windows == "causal" and self.params.eval_mode == "causal" and kind == TaskKind.regression
+
+    def training_windows(self, segments: Sequence[Segment], train: TrainConfig,
+                         rng: np.random.Generator | None) -> list[Segment]:
+        """``train_windows="causal"``: the streaming windows (see :func:`causal_valid_windows`),
+        drawn at a random chunk phase every epoch; otherwise the shared random windows."""
+        if self._causal_training(self.spec.kind):
+            return causal_valid_windows(segments, self.params.context_s, self.params.valid_stride_s, self.chunk_s, rng)
+        return super().training_windows(segments, train, rng)
 
     def build(self, sessions: Sequence[TaskData]) -> POYONet:
         self.vocab = Vocabulary()
@@ -483,7 +509,8 @@ class POYODecoder(TorchDecoder):
                 keep = unit_dropout_mask(units.size, rng, minimum=p.unit_dropout_min)
                 if not keep.all():
                     mask[b] &= torch.isin(unit[b], torch.from_numpy(units[keep]))
-        clip = p.clip_prob if (p.eval_mode == "causal" and self.spec.kind == TaskKind.regression) else 0.0
+        clip = p.clip_prob if (p.eval_mode == "causal" and self.spec.kind == TaskKind.regression
+                               and not self._causal_training(self.spec.kind)) else 0.0
         if clip > 0:
             time = batch["tok_time"].clone()
             weights = batch["weights"].clone()

@@ -94,6 +94,13 @@ class TorchDecoder(Decoder):
         ex["weights"] = seg.weights.astype(np.float32)
         return ex
 
+    def training_windows(self, segments: Sequence[Segment], train: TrainConfig,
+                         rng: np.random.Generator | None) -> list[Segment]:
+        """The training examples' spans: ``window_segments`` of the training config (drawn at a
+        random phase with ``rng``, the same every epoch without). Models override it to train on
+        other windows."""
+        return window_segments(segments, train.window_s, train.window_step_s, self.chunk_s, rng)
+
     def augment(self, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """Training-time augmentation of a collated batch (e.g. unit dropout); none by default."""
         return batch
@@ -121,11 +128,9 @@ class TorchDecoder(Decoder):
             window_rng = np.random.default_rng(self.seed + 1)
 
             def examples(epoch: int) -> list[dict]:  # fresh random windows every epoch
-                wins = window_segments(train_segments, train.window_s, train.window_step_s, self.chunk_s, window_rng)
-                return [self._example(w) for w in wins]
+                return [self._example(w) for w in self.training_windows(train_segments, train, window_rng)]
         else:
-            windows = window_segments(train_segments, train.window_s, train.window_step_s, self.chunk_s)
-            examples = [self._example(w) for w in windows]
+            examples = [self._example(w) for w in self.training_windows(train_segments, train, None)]
         valid_examples = [self._example(s) for s in valid_segments]
         valid_batch = pad_collate(valid_examples)
 

@@ -254,3 +254,44 @@ def test_training_windows_are_redrawn_every_epoch(data, monkeypatch, random_wind
         assert calls[0][2] != calls[1][2]
     else:  # cut once, before training, by POYO's own fixed windows (the shared loop keeps them whole)
         assert len(calls) == 1 and calls[0][:2] == (None, False)
+
+
+def test_causal_training_windows_are_the_streaming_windows_at_a_random_phase(data):
+    from baselines.poyo import causal_valid_windows
+
+    segs = [s for s in data.segments("train") if s.duration > 1.5][:6]
+    draws = [causal_valid_windows(segs, 1.0, 0.25, CHUNK_S, np.random.default_rng(k)) for k in range(3)]
+    for wins in draws:
+        # every query of the split trained exactly once, at the trailing 0.25 s of its window
+        assert sum(w.query_times.size for w in wins) == sum(s.query_times.size for s in segs)
+        for w in wins:
+            seg = next(s for s in segs if s.start <= w.start and w.end <= s.end + 1e-9)
+            assert w.end - w.start <= 1.0 + 1e-9 and np.all(w.query_times >= w.end - 0.25 - 1e-9)
+            if w.end - seg.start < 1.0 - 1e-9:  # in a segment's first second: a fresh stream's window
+                assert w.start == seg.start
+            ends_chunks = (w.end - seg.start) / CHUNK_S
+            assert abs(ends_chunks - round(ends_chunks)) < 1e-6 or w.end == seg.end
+    first_ends = {round(ws[0].end - segs[0].start, 6) for ws in draws}
+    assert len(first_ends) > 1  # the phase moves between draws
+    fixed = causal_valid_windows(segs, 1.0, 0.25, CHUNK_S)
+    assert round(fixed[0].end - segs[0].start, 6) == 0.25  # validation: the fixed phase
+
+
+def test_train_windows_causal_trains_on_streaming_windows_without_clipping(data, monkeypatch):
+    import baselines.poyo as poyo
+
+    seen = []
+    real = poyo.causal_valid_windows
+
+    def spy(segments, context_s, stride_s, chunk_s, rng=None):
+        wins = real(segments, context_s, stride_s, chunk_s, rng)
+        seen.append((rng is not None, len(wins)))
+        return wins
+
+    monkeypatch.setattr(poyo, "causal_valid_windows", spy)
+    model = POYOSS(POYOSS.Params(**SMALL, train_windows="causal", clip_prob=1.0), seed=0)
+    model.fit([data], TrainConfig(epochs=2, batch_size=64, patience=5), progress=False)
+    assert [r for r, _ in seen] == [False, True, True]  # the valid windows once, then a draw per epoch
+    batch = pad_collate([model._example(w) for w in real(data.segments("train"), 1.0, 0.25, CHUNK_S)[:8]])
+    out = model.augment(batch, np.random.default_rng(0))
+    assert torch.equal(out["tok_time"], batch["tok_time"]) and torch.equal(out["window_end"], batch["window_end"])
