@@ -165,12 +165,20 @@ def test_report_tables_fresh_and_warm_streams_when_runs_have_them(tmp_path):
     assert table.count("| t_co | 3 ") == 1  # the window-position means still count all three runs
 
 
-def test_committed_context_table_rows_carry_all_three_models():
+def test_committed_follow_up_table_is_the_report_of_its_runs(monkeypatch):
+    """results/nhp/poyo_window_position_followup.md (fresh / warm streams, causal training, 120
+    epochs on the sessions with the largest causal gaps) is regenerated from its JSON lines."""
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "results" / "nhp" / "poyo_window_position_context.jsonl"
-    if not path.exists():
-        pytest.skip("no committed context runs")
-    for row in pwp.read_rows(path):
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    rows = pwp.read_rows(Path("results/nhp/poyo_window_position_followup.jsonl"))
+    with_context = [r for r in rows if r.get("context")]
+    assert len(with_context) >= 3
+    suite = pwp.compared_scores(Path("results/nhp/records"))
+    for row in with_context:
         assert set(row["context"]) == set(pwp.CONTEXT_MODELS)
         assert all(set(c) == set(pwp.CONTEXT_KEYS) for c in row["context"].values())
+        for model in pwp.COMPARED_MODELS:  # the baselines trained in the run are the suite's own
+            assert abs(row["context"][model]["fresh"] - suite[(model, row["seed"], row["recording_id"])]) < 1e-9
+    assert pwp.report(rows, Path("results/nhp/records")) == Path("results/nhp/poyo_window_position_followup.md").read_text()
