@@ -449,10 +449,8 @@ class POYODecoder(TorchDecoder):
             else:
                 valid = context_windows(valid, window, step, d.chunk_s)
             train_split = d.segments("train")
-            if not self.random_windows:
-                train_split = (causal_valid_windows(train_split, self.params.context_s, self.params.valid_stride_s,
-                                                    d.chunk_s) if self._causal_training(d.spec.kind)
-                               else context_windows(train_split, window, step, d.chunk_s))
+            if not self.random_windows and not self._causal_training(d.spec.kind):
+                train_split = context_windows(train_split, window, step, d.chunk_s)
             windowed.append(replace(d, splits={**d.splits, "train": train_split, "valid": valid}))
         if self.random_windows:  # cut afresh every epoch by the shared loop, at random offsets
             return super().fit(windowed, train.model_copy(update={"window_s": window, "window_step_s": step}), progress)
@@ -463,8 +461,9 @@ class POYODecoder(TorchDecoder):
 
     def training_windows(self, segments: Sequence[Segment], train: TrainConfig,
                          rng: np.random.Generator | None) -> list[Segment]:
-        """``train_windows="causal"``: the streaming windows (see :func:`causal_valid_windows`),
-        drawn at a random chunk phase every epoch; otherwise the shared random windows."""
+        """``train_windows="causal"``: the streaming windows of the whole training segments (see
+        :func:`causal_valid_windows`), at a random chunk phase every epoch with ``rng``, at the
+        fixed phase without; otherwise the shared windows."""
         if self._causal_training(self.spec.kind):
             return causal_valid_windows(segments, self.params.context_s, self.params.valid_stride_s, self.chunk_s, rng)
         return super().training_windows(segments, train, rng)

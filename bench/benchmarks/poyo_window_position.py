@@ -77,10 +77,12 @@ def queries_by_time_in_trial(segments: Sequence[Segment], before_s: float) -> tu
     return early, late
 
 
-def context_scores(model, task, test: Sequence[Segment], context_s: float, chunk_s: float) -> dict:
+def context_scores(model, task, test: Sequence[Segment], context_s: float, chunk_s: float,
+                   preds: list | None = None) -> dict:
     """Causal test R^2 of a fitted model: whole split, first / after ``context_s`` of each trial
-    (fresh streams), and from streams started ``context_s`` before each trial."""
-    preds = model.predict(test)
+    (fresh streams; ``preds``: its causal predictions of ``test`` where already made), and from
+    streams started ``context_s`` before each trial."""
+    preds = model.predict(test) if preds is None else preds
     early, late = queries_by_time_in_trial(test, context_s)
     return {"fresh": task.score(test, preds)["r2"],
             "fresh, clipped window": task.score(early, preds)["r2"],
@@ -120,13 +122,14 @@ def window_position_scores(preset: str = "c_co_2016", session: int = 0, epochs: 
     report = model.fit([data], TrainConfig(epochs=epochs, batch_size=16, lr=lr, patience=epochs), progress=False)
     train_s = time.perf_counter() - t0
     train_segments, test = data.segments("train"), data.segments("test")
+    causal = model.predict(test)
     scores = {"train": task.score(train_segments, model.predict(train_segments))["r2"],
-              "causal": task.score(test, model.predict(test))["r2"]}
+              "causal": task.score(test, causal)["r2"]}
     for d in lookaheads:
         scores[f"lookahead {d:g} s"] = task.score(test, model.predict_lookahead(test, d))["r2"]
     contexts = None
     if context:
-        contexts = {"poyo": context_scores(model, task, test, model.params.context_s, data.chunk_s),
+        contexts = {"poyo": context_scores(model, task, test, model.params.context_s, data.chunk_s, causal),
                     **baseline_context_scores(data, task, test, model.params.context_s, seed)}
     model.params = model.params.model_copy(update={"eval_mode": "paper"})
     scores["paper"] = task.score(test, model.predict(test))["r2"]

@@ -277,7 +277,8 @@ def test_causal_training_windows_are_the_streaming_windows_at_a_random_phase(dat
     assert round(fixed[0].end - segs[0].start, 6) == 0.25  # validation: the fixed phase
 
 
-def test_train_windows_causal_trains_on_streaming_windows_without_clipping(data, monkeypatch):
+@pytest.mark.parametrize("random_windows", [True, False])
+def test_train_windows_causal_trains_on_streaming_windows_without_clipping(data, monkeypatch, random_windows):
     import baselines.poyo as poyo
 
     seen = []
@@ -285,13 +286,20 @@ def test_train_windows_causal_trains_on_streaming_windows_without_clipping(data,
 
     def spy(segments, context_s, stride_s, chunk_s, rng=None):
         wins = real(segments, context_s, stride_s, chunk_s, rng)
-        seen.append((rng is not None, len(wins)))
+        seen.append((rng is not None, len(wins), [s.duration for s in segments]))
         return wins
 
     monkeypatch.setattr(poyo, "causal_valid_windows", spy)
-    model = POYOSS(POYOSS.Params(**SMALL, train_windows="causal", clip_prob=1.0), seed=0)
+    model = POYOSS(POYOSS.Params(**SMALL, train_windows="causal", clip_prob=1.0, random_windows=random_windows),
+                   seed=0)
     model.fit([data], TrainConfig(epochs=2, batch_size=64, patience=5), progress=False)
-    assert [r for r, _ in seen] == [False, True, True]  # the valid windows once, then a draw per epoch
+    if random_windows:  # the valid windows once, then a draw per epoch
+        assert [r for r, _, _ in seen] == [False, True, True]
+    else:  # the valid windows, then the training windows once, at the fixed phase
+        assert [r for r, _, _ in seen] == [False, False]
+    # cut from the whole training segments, never from windows already cut
+    whole = [s.duration for s in data.segments("train")]
+    assert all(durations == whole for _, _, durations in seen[1:])
     batch = pad_collate([model._example(w) for w in real(data.segments("train"), 1.0, 0.25, CHUNK_S)[:8]])
     out = model.augment(batch, np.random.default_rng(0))
     assert torch.equal(out["tok_time"], batch["tok_time"]) and torch.equal(out["window_end"], batch["window_end"])
