@@ -260,6 +260,18 @@ def _diff(a: float | None, b: float | None) -> str:
     return "-" if a is None or b is None else f"{a - b:+.3f}"
 
 
+def _in_order(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: (r["preset"], r["session"], r["seed"]))
+
+
+def _preset_groups(rows: list[dict]) -> list[tuple[str, list[dict]]]:
+    """(preset, its runs) per preset in name order, then ("all", every run): the rows of a means table."""
+    by_preset: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_preset[row["preset"]].append(row)
+    return sorted(by_preset.items()) + [("all", [r for rs in by_preset.values() for r in rs])]
+
+
 def _mean(vals) -> float | None:
     vals = [v for v in vals if v is not None]
     return sum(vals) / len(vals) if vals else None
@@ -279,16 +291,14 @@ def _context_tables(rows: list[dict]) -> list[str]:
     short = {"fresh": "fresh", "fresh, clipped window": "clipped", "fresh, full window": "full", "warm": "warm"}
     head = ["preset", "session", "seed", *[f"{m.upper()} {short[k]}" for m, k in cols]]
     lines = [CONTEXT_NOTE, "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    by_preset: dict[str, list[dict]] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: (r["preset"], r["session"], r["seed"])):
-        by_preset[row["preset"]].append(row)
+    rows = _in_order(rows)
+    for row in rows:
         lines.append("| " + " | ".join([row["preset"], row["recording_id"].split("/")[-1], str(row["seed"]),
                                          *(_fmt(row["context"][m].get(k)) for m, k in cols)]) + " |")
     gaps = [f"POYO - MLP {short[k]}" for k in CONTEXT_KEYS]
     mean_head = ["preset", "runs", *head[3:], *gaps]
     lines += ["", "Means:", "", "| " + " | ".join(mean_head) + " |", "|" + "---|" * len(mean_head)]
-    groups = sorted(by_preset.items()) + [("all", [r for rs in by_preset.values() for r in rs])]
-    for preset, rs in groups:
+    for preset, rs in _preset_groups(rows):
         means = {(m, k): _mean(r["context"][m].get(k) for r in rs) for m, k in cols}
         diffs = [_diff(means[("poyo", k)], means[("mlp", k)]) for k in CONTEXT_KEYS]
         lines.append("| " + " | ".join([preset, str(len(rs)), *(_fmt(means[c]) for c in cols), *diffs]) + " |")
@@ -300,19 +310,17 @@ def _setting_tables(rows: list[dict], base: dict) -> list[str]:
     head = ["preset", "session", "seed", *[m.upper() for m in COMPARED_MODELS],
             *[f"POYO {k}" for k in score_keys], "best epoch", "train s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    by_preset: dict[str, list[dict]] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: (r["preset"], r["session"], r["seed"])):
-        ref = [base.get((m, row["seed"], row["recording_id"])) for m in COMPARED_MODELS]
-        row = {**row, "ref": ref}
-        by_preset[row["preset"]].append(row)
+    rows = [{**row, "ref": [base.get((m, row["seed"], row["recording_id"])) for m in COMPARED_MODELS]}
+            for row in _in_order(rows)]
+    for row in rows:
+        ref = row["ref"]
         lines.append("| " + " | ".join([row["preset"], row["recording_id"].split("/")[-1], str(row["seed"]),
                                          *map(_fmt, ref), *(_fmt(row["scores"].get(k)) for k in score_keys),
                                          str(row["best_epoch"]), f"{row['train_seconds']:.0f}"]) + " |")
     mean_head = ["preset", "runs", *head[3:-2], "POYO causal - MLP", "POYO paper - MLP"]
     lines += ["", "Means over the runs above (MLP / GRU over the same sessions):", "",
               "| " + " | ".join(mean_head) + " |", "|" + "---|" * len(mean_head)]
-    groups = sorted(by_preset.items()) + [("all", [r for rs in by_preset.values() for r in rs])]
-    for preset, rs in groups:
+    for preset, rs in _preset_groups(rows):
         refs = [_mean(r["ref"][i] for r in rs) for i in range(len(COMPARED_MODELS))]
         pos = [_mean(r["scores"].get(k) for r in rs) for k in score_keys]
         mlp, causal, paper = refs[0], pos[score_keys.index("causal")], pos[score_keys.index("paper")]
