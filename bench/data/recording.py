@@ -11,6 +11,14 @@ The on-disk format is the one ``brainsets prepare`` writes with ``temporaldata.D
   ``invalid`` (intervals); ``cursor_outlier_segments`` (intervals)
 - ``domain``, ``train_domain``, ``valid_domain``, ``test_domain`` (intervals)
 - ``session.id``, ``subject.id``, ``brainset.id`` and the optional ``session.task`` attribute
+- ``features/<name>``: regular per-channel feature streams (see ``FeatureStream``), each a group
+  with attributes ``kind`` ("counts" | "continuous") and ``bin_s``, ``channels.id`` (strings) and
+  ``series``, a temporaldata ``RegularTimeSeries`` with ``values`` (n_bins, n_channels) float32,
+  ``sampling_rate`` = 1 / bin_s and domain [t0, t0 + n_bins * bin_s)
+
+A recording holds spikes, feature streams, or both. Without a ``spikes`` group (e.g. handwriting /
+speech data that only have threshold crossings), its spike events are derived from a counts stream
+(see ``Recording``), so spike-token models read crossings as events, one token per crossing.
 
 Models never see temporaldata objects: they consume the views in ``bench.data.views``.
 """
@@ -32,6 +40,10 @@ BEHAVIOUR_KEYS = ("cursor", "hand", "finger")
 PHASE_KEYS = ("hold_period", "reach_period", "return_period", "random_period", "invalid")
 SPLITS = ("train", "valid", "test")
 TASK_TYPES = ("center_out", "random_target", "unknown")
+FEATURE_KINDS = ("counts", "continuous")
+SPIKES = "spikes"  # the name models use for a recording's spike events (recorded or derived)
+DERIVE_EVENTS_FROM = "threshold_crossings"  # preferred counts stream for derived spike events
+_GRID_TOL = 1e-6
 
 
 @dataclass
@@ -60,8 +72,94 @@ class Trials:
 
 
 @dataclass
+class FeatureStream:
+    """A regular per-channel feature stream: binned threshold crossings, spike-band power, ...
+
+    Bin ``i`` covers [t0 + i * bin_s, t0 + (i + 1) * bin_s). ``t0`` lies on the recording's grid
+    of this bin width (t0 - domain start is a whole number of bins), so views can re-bin it onto
+    the model's grid without interpolation. ``kind`` "counts": whole, non-negative event counts per
+    bin (can be read as spikes); "continuous": any finite value (e.g. power). Construction checks
+    all of it and raises DataError naming the stream.
+    """
+
+    name: str
+    bin_s: float
+    t0: float
+    values: np.ndarray  # float32 (n_bins, n_channels)
+    channel_ids: np.ndarray  # str (n_channels,)
+    kind: str = "counts"
+
+    def __post_init__(self) -> None:
+        where = f"Feature stream '{self.name}'"
+        if not self.name or self.name == SPIKES or "/" in self.name:
+            raise DataError(f"{where}: invalid name; a stream name is non-empty, has no '/' and is not '{SPIKES}'.")
+        if self.kind not in FEATURE_KINDS:
+            raise DataError(f"{where}: kind {self.kind!r} is not one of {', '.join(FEATURE_KINDS)}.")
+        if not (np.isfinite(self.bin_s) and self.bin_s > 0):
+            raise DataError(f"{where}: bin width bin_s={self.bin_s!r} s must be a positive number of seconds.")
+        if not np.isfinite(self.t0):
+            raise DataError(f"{where}: start time t0={self.t0!r} must be finite.")
+        self.bin_s, self.t0 = float(self.bin_s), float(self.t0)
+        self.channel_ids = np.array([str(c) for c in np.asarray(self.channel_ids).reshape(-1)])
+        values = np.asarray(self.values)
+        if values.ndim != 2 or values.shape[1] != self.channel_ids.size or values.shape[0] == 0:
+            raise DataError(
+                f"{where}: values have shape {values.shape}; expected (n_bins >= 1, n_channels = "
+                f"{self.channel_ids.size}), one column per channel id."
+            )
+        if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+            raise DataError(f"{where}: values have dtype {values.dtype}; expected real numbers.")
+        self.values = values.astype(np.float32, copy=False)
+        bad = ~np.isfinite(self.values)
+        if bad.any():
+            i, c = np.argwhere(bad)[0]
+            raise DataError(
+                f"{where}: {int(bad.sum())} non-finite values (first at bin {i}, channel "
+                f"{self.channel_ids[c]!r}: {self.values[i, c]}); fill or drop them before saving."
+            )
+        if self.kind == "counts":
+            wrong = (self.values < 0) | (self.values != np.round(self.values))
+            if wrong.any():
+                i, c = np.argwhere(wrong)[0]
+                raise DataError(
+                    f"{where}: kind 'counts' needs whole non-negative event counts, but bin {i}, channel "
+                    f"{self.channel_ids[c]!r} holds {self.values[i, c]}; use kind 'continuous' for other values."
+                )
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def end(self) -> float:
+        return self.t0 + self.n_bins * self.bin_s
+
+    def events(self) -> tuple[np.ndarray, np.ndarray]:
+        """A counts stream as events: one per counted crossing at its bin centre (times sorted,
+        channel indices). Binned on any grid whose bins are whole numbers of stream bins, the
+        events give back the stream's counts."""
+        bins, channels = np.nonzero(self.values)
+        n = self.values[bins, channels].astype(np.int64)
+        times = self.t0 + (np.repeat(bins, n) + 0.5) * self.bin_s
+        return times.astype(np.float64), np.repeat(channels, n).astype(np.int64)
+
+
+@dataclass
 class Recording:
-    """A session: spikes in continuous time, behaviour, trials, phases and data splits."""
+    """A session: spikes in continuous time, feature streams, behaviour, trials, phases, splits.
+
+    ``features`` maps each stream's name to its ``FeatureStream``. A recording without spikes
+    (``unit_ids`` empty) that has a counts stream gets spike events derived from it at
+    construction: the ``threshold_crossings`` stream if it is counts, else the first counts stream
+    by name; one event per crossing at its bin centre, ``unit_ids`` = the stream's channel ids and
+    ``events_from`` = the stream's name (None: the spikes were recorded; such derived events are
+    not written back to the file). With neither, ``n_units`` is 0 and only feature-stream models
+    can read it. ``streams`` lists what a model can read: ``"spikes"`` and the stream names.
+    """
 
     recording_id: str
     subject_id: str
@@ -77,12 +175,38 @@ class Recording:
     outliers: Intervals = field(default_factory=Intervals.empty)
     splits: dict[str, Intervals] = field(default_factory=dict)
     path: Path | None = None
+    features: dict[str, FeatureStream] = field(default_factory=dict)
+    events_from: str | None = None
     # per-process cache of derived views (binned counts etc.), filled by bench.data.views
     _views: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        origin = float(self.domain.start[0]) if len(self.domain) else 0.0
+        for key, stream in self.features.items():
+            if key != stream.name:
+                raise DataError(f"Recording {self.recording_id}: feature stream '{stream.name}' is filed under '{key}'.")
+            offset = (stream.t0 - origin) / stream.bin_s
+            if abs(offset - round(offset)) > _GRID_TOL:
+                raise DataError(
+                    f"Recording {self.recording_id}: feature stream '{key}' starts at t0={stream.t0:g} s, "
+                    f"not on the {stream.bin_s * 1000:g} ms grid anchored at the domain start {origin:g} s; "
+                    "shift t0 (or the domain) by a fraction of a bin so that bins line up."
+                )
+        if self.unit_ids.size == 0 and self.events_from is None:
+            counts = sorted(k for k, f in self.features.items() if f.kind == "counts")
+            if counts:
+                name = DERIVE_EVENTS_FROM if DERIVE_EVENTS_FROM in counts else counts[0]
+                self.spike_times, self.spike_units = self.features[name].events()
+                self.unit_ids, self.events_from = self.features[name].channel_ids.copy(), name
 
     @property
     def n_units(self) -> int:
         return int(self.unit_ids.size)
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """Inputs a model can read here: "spikes" (when there are spike events) and feature streams."""
+        return ((SPIKES,) if self.n_units else ()) + tuple(sorted(self.features))
 
     @property
     def duration(self) -> float:
@@ -100,6 +224,17 @@ class Recording:
 # ----------------------------------------------------------------------------- writing
 
 
+def _features_to_temporaldata(rec: Recording, interval):
+    from temporaldata import ArrayDict, Data, RegularTimeSeries
+
+    streams = {}
+    for name, f in rec.features.items():
+        series = RegularTimeSeries(sampling_rate=1.0 / f.bin_s, domain_start=f.t0, values=f.values)
+        streams[name] = Data(kind=f.kind, bin_s=f.bin_s, channels=ArrayDict(id=f.channel_ids.astype(str)),
+                             series=series, domain=series.domain)
+    return Data(**streams, domain=interval(rec.domain))
+
+
 def _to_temporaldata(rec: Recording):
     from temporaldata import ArrayDict, Data, Interval, IrregularTimeSeries
 
@@ -110,14 +245,17 @@ def _to_temporaldata(rec: Recording):
         brainset=Data(id=rec.brainset),
         subject=Data(id=rec.subject_id),
         session=Data(id=rec.recording_id, task=rec.task_type),
-        spikes=IrregularTimeSeries(
+        domain=interval(rec.domain),
+    )
+    if rec.events_from is None and rec.n_units:  # derived events are re-derived on loading
+        fields["spikes"] = IrregularTimeSeries(
             timestamps=rec.spike_times.astype(np.float64),
             unit_index=rec.spike_units.astype(np.int64),
             domain=interval(rec.domain),
-        ),
-        units=ArrayDict(id=np.asarray(rec.unit_ids).astype(str)),
-        domain=interval(rec.domain),
-    )
+        )
+        fields["units"] = ArrayDict(id=np.asarray(rec.unit_ids).astype(str))
+    if rec.features:
+        fields["features"] = _features_to_temporaldata(rec, interval)
     if rec.behaviour is not None:
         b = rec.behaviour
         cols = dict(vel=b.vel.astype(np.float64))
@@ -219,13 +357,41 @@ def load_recording(path: str | Path) -> Recording:
         f.close()
 
 
-def _from_data(data, path: Path) -> Recording:
+def _read_features(data, path: Path) -> dict[str, FeatureStream]:
+    if "features" not in set(data.keys()):
+        return {}
+    streams = {}
+    for name in data.features.keys():
+        group = getattr(data.features, name)
+        gkeys = set(group.keys())
+        missing = [k for k in ("series", "channels", "kind") if k not in gkeys]
+        if missing:
+            raise DataError(
+                f"Recording file {path}: feature stream 'features/{name}' lacks {', '.join(missing)}; "
+                "expected attributes kind and bin_s, channels.id and a RegularTimeSeries 'series' with values."
+            )
+        series = group.series
+        bin_s = float(group.bin_s) if "bin_s" in gkeys else 1.0 / float(series.sampling_rate)
+        try:
+            streams[name] = FeatureStream(
+                name=name, bin_s=bin_s, t0=float(np.asarray(series.domain.start)[0]),
+                values=np.asarray(series.values), channel_ids=np.asarray(group.channels.id).astype(str),
+                kind=_text(group.kind),
+            )
+        except DataError as exc:
+            raise DataError(f"Recording file {path}: {exc}") from None
+    return streams
+
+
+def _read_spikes(data, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Recorded spikes (times sorted, unit indices, unit ids)."""
     keys = set(data.keys())
     for required in ("spikes", "units"):
         if required not in keys:
             raise DataError(
                 f"Recording file {path} has no '{required}' group; a brainsets recording needs "
-                "spikes.timestamps, spikes.unit_index and units.id."
+                "spikes.timestamps, spikes.unit_index and units.id (or, without spikes, feature "
+                "streams under 'features')."
             )
     spike_times = np.asarray(data.spikes.timestamps, np.float64)
     spike_units = np.asarray(data.spikes.unit_index, np.int64)
@@ -241,14 +407,25 @@ def _from_data(data, path: Path) -> Recording:
             f"{spike_units.max()}] but units.id has only {unit_ids.size} entries."
         )
     order = np.argsort(spike_times, kind="stable")
-    spike_times, spike_units = spike_times[order], spike_units[order]
+    return spike_times[order], spike_units[order], unit_ids
+
+
+def _from_data(data, path: Path) -> Recording:
+    keys = set(data.keys())
+    features = _read_features(data, path)
+    if "spikes" in keys or not features:
+        spike_times, spike_units, unit_ids = _read_spikes(data, path)
+    else:  # features only: spike events, if any, are derived from a counts stream
+        spike_times, spike_units, unit_ids = np.zeros(0), np.zeros(0, np.int64), np.zeros(0, str)
 
     # temporaldata's keys() leaves out ``domain``, so look it up directly
     stored_domain = getattr(data, "domain", None)
     if stored_domain is not None and len(stored_domain) > 0:
         domain = _intervals(stored_domain)
-    else:
+    elif spike_times.size:
         domain = Intervals.single(float(spike_times[0]), float(spike_times[-1]) + 1e-6)
+    else:
+        domain = Intervals.single(min(f.t0 for f in features.values()), max(f.end for f in features.values()))
 
     behaviour = None
     for name in BEHAVIOUR_KEYS:
@@ -305,7 +482,7 @@ def _from_data(data, path: Path) -> Recording:
     declared = None
     if "session" in keys and "task" in set(data.session.keys()):
         declared = _text(data.session.task)
-    rec = Recording(
+    fields = dict(
         recording_id=ident("session", path.stem),
         subject_id=ident("subject", "unknown"),
         brainset=ident("brainset", path.parent.name),
@@ -321,6 +498,10 @@ def _from_data(data, path: Path) -> Recording:
         splits=splits,
         path=path,
     )
+    try:
+        rec = Recording(**fields, features=features)
+    except DataError as exc:
+        raise DataError(f"Recording file {path}: {exc}") from None
     return rec
 
 
