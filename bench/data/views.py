@@ -3,6 +3,8 @@
 All views share one time grid anchored at the start of the recording's domain, so a segment whose
 boundaries lie on the chunk grid can be sliced out of the whole-recording arrays without
 re-binning. Bin widths must divide the streaming chunk so that bins never straddle chunks.
+Feature streams lie on that grid at their own bin width; a model reads them at a bin width that is
+a whole multiple of the stream's, re-binned by summing (counts) or averaging (continuous).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import math
 
 import numpy as np
 
-from bench.data.recording import Recording
+from bench.data.recording import FeatureStream, Recording
+from bench.errors import DataError
 
 _EPS = 1e-9
 
@@ -61,6 +64,61 @@ def counts_between(rec: Recording, start: float, end: float, bin_s: float) -> np
         pad_after = max(0, i1 - max(all_counts.shape[0], i0))
         out = np.pad(out, ((pad_before, pad_after), (0, 0)))
     return out
+
+
+def feature_stream(rec: Recording, name: str) -> FeatureStream:
+    """The recording's feature stream ``name``; DataError listing the streams it has otherwise."""
+    if name not in rec.features:
+        have = ", ".join(sorted(rec.features)) or "none"
+        raise DataError(
+            f"Recording {rec.path or rec.recording_id} has no feature stream '{name}' (its streams: {have})."
+        )
+    return rec.features[name]
+
+
+def bins_per_bin(stream: FeatureStream, bin_s: float) -> int:
+    """How many of the stream's bins make one bin of ``bin_s``; DataError unless a whole number."""
+    ratio = bin_s / stream.bin_s
+    if round(ratio) < 1 or abs(ratio - round(ratio)) > 1e-6:
+        raise DataError(
+            f"Feature stream '{stream.name}' has {stream.bin_s * 1000:g} ms bins, which cannot be re-binned "
+            f"to {bin_s * 1000:g} ms: the bin width a model reads a stream at must be a whole multiple of "
+            f"the stream's (e.g. {stream.bin_s * 1000:g} or {2 * stream.bin_s * 1000:g} ms)."
+        )
+    return int(round(ratio))
+
+
+def rebin(values: np.ndarray, factor: int, kind: str) -> np.ndarray:
+    """Merge each run of ``factor`` bins: summed for counts, averaged for continuous values."""
+    if factor == 1:
+        return values
+    grouped = values.reshape(-1, factor, values.shape[1])
+    return grouped.sum(axis=1) if kind == "counts" else grouped.mean(axis=1)
+
+
+def feature_between(rec: Recording, name: str, start: float, end: float, bin_s: float) -> np.ndarray:
+    """Stream ``name`` on bins of ``bin_s`` over [start, end): (n_bins, n_channels) float32.
+
+    ``start`` must lie on the stream's grid and ``bin_s`` be a whole multiple of its bin (both hold
+    for segments and chunks on the chunk grid when the stream's bin divides the model's bin).
+    Bins outside the stream's span read 0. Offline and streaming paths both go through here, so
+    they see the same numbers.
+    """
+    stream = feature_stream(rec, name)
+    factor = bins_per_bin(stream, bin_s)
+    offset = (start - stream.t0) / stream.bin_s
+    if abs(offset - round(offset)) > 1e-6:
+        raise DataError(
+            f"Feature stream '{name}' of recording {rec.recording_id}: {start:g} s is not on its "
+            f"{stream.bin_s * 1000:g} ms grid; segments and chunks must start on whole stream bins."
+        )
+    i0, n_out = int(round(offset)), int(round((end - start) / bin_s))
+    n = n_out * factor
+    native = np.zeros((n, stream.n_channels), np.float32)
+    lo, hi = max(i0, 0), min(i0 + n, stream.n_bins)
+    if hi > lo:
+        native[lo - i0 : hi - i0] = stream.values[lo:hi]
+    return rebin(native, factor, stream.kind)
 
 
 def lagged(counts: np.ndarray, n_lags: int, history: np.ndarray | None = None) -> np.ndarray:
