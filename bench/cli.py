@@ -13,15 +13,15 @@ from bench.errors import BenchError
 
 
 def _cmd_run(args) -> None:
-    from bench.suite.runner import run_suite
+    from bench.suite.schedule import run_suite
 
-    run_suite(args.suite, results_dir=args.results_dir, cache_dir=args.cache_dir,
-              progress=not args.no_progress, only_models=args.models, jobs=args.jobs)
+    run_suite(args.suite, out=args.out, cache_dir=args.cache_dir, progress=not args.no_progress,
+              only_models=args.models, jobs=args.jobs)
 
 
 def _cmd_validate(args) -> None:
-    from bench.suite.runner import plan_runs
     from bench.suite.loader import load_suite
+    from bench.suite.plan import plan_runs
 
     suite = load_suite(args.suite)
     runs = plan_runs(suite)
@@ -32,11 +32,13 @@ def _cmd_validate(args) -> None:
 def _cmd_list(args) -> None:
     from bench import registry
 
-    print("Models:")
+    print("Models (a preset is a named set of parameter values of its base model):")
     for name, cls in registry.models.items():
         kinds = ", ".join(sorted(k.value for k in cls.supported_kinds))
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        print(f"  {name:<16} [{kinds}] {doc}")
+        base = registry.models.base(name)
+        preset = f" [preset of {base.__module__}.{base.__qualname__}]" if registry.models.preset(name) else ""
+        print(f"  {name:<17} [{kinds}] {doc}{preset}")
     print("Tasks:")
     for name, cls in registry.tasks.items():
         print(f"  {name:<16} [{cls.kind.value}, metric {cls.primary_metric}] {(cls.__doc__ or '').strip().splitlines()[0]}")
@@ -46,22 +48,29 @@ def _cmd_list(args) -> None:
 
 
 def _cmd_report(args) -> None:
-    from bench.results.records import load_records
     from bench.results.tables import build_report
     from bench.suite.loader import load_suite
-    from bench.suite.runner import plan_runs
-    from bench.results.records import record_name
+    from bench.suite.schedule import default_out, report_stored
 
     suite = load_suite(args.suite)
-    suite_dir = Path(args.results_dir) / suite.spec.name
-    wanted = {r.name for r in plan_runs(suite)}
-    records = [r for r in load_records(suite_dir)
-               if record_name(r["label"], r["dataset"], r["seed"], r["config_hash"]) in wanted]
+    out = Path(args.out) if args.out else default_out(suite)
+    records = report_stored(suite, out, print)
     if not records:
-        raise BenchError(f"No records for suite '{suite.spec.name}' under {suite_dir}; run it first with `python -m bench run {args.suite}`.")
-    for p in build_report(suite_dir, records, suite):
+        raise BenchError(f"No records of suite '{suite.spec.name}' in {out}; run it first with "
+                         f"`python -m bench run {args.suite}` (or name the folder with --out).")
+    for p in build_report(out, records, suite):
         print(f"wrote {p}")
-    print((suite_dir / "table.md").read_text())
+    print((out / "table.md").read_text())
+
+
+def _cmd_migrate(args) -> None:
+    from bench.results.migrate import migrate_folder
+    from bench.suite.loader import load_suite
+
+    suite = load_suite(args.suite)
+    out = Path(args.out) if args.out else Path("runs") / suite.spec.name
+    moved = migrate_folder(suite, out)
+    print(f"{out}: {len(moved)} record(s) converted to record format 2 (keys from non-default settings and versions)")
 
 
 def _cmd_simstats(args) -> None:
@@ -118,7 +127,7 @@ def _cmd_curve(args) -> None:
 
 def _cmd_latency(args) -> None:
     from bench.benchmarks.latency import add_ratios, benchmark, write_report
-    from bench.results.records import provenance
+    from bench.results.provenance import provenance
 
     devices = ["cpu", "cuda"] if args.cuda else ["cpu"]
     df = benchmark(args.models, preset=args.preset, chunk_ms=args.chunk_ms, threads=args.threads,
@@ -141,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a suite (resumes: completed records are skipped)")
     p.add_argument("suite")
-    p.add_argument("--results-dir", default="results")
+    p.add_argument("--out", default=None, help="run folder for records, tables and figures (default runs/<suite>; "
+                   "the leaderboard is results/<suite>)")
     p.add_argument("--cache-dir", type=Path, default=None, help="where generated/imported data go")
     p.add_argument("--models", nargs="+", default=None, help="only these model labels")
     p.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: the suite's jobs)")
@@ -157,8 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="rebuild a suite's tables and figures from its records")
     p.add_argument("suite")
-    p.add_argument("--results-dir", default="results")
+    p.add_argument("--out", default=None, help="run folder (default runs/<suite>; the leaderboard: results/<suite>)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("migrate", help="convert a run folder's records of format 1 to the current format")
+    p.add_argument("suite")
+    p.add_argument("--out", default=None, help="run folder (default runs/<suite>)")
+    p.set_defaults(func=_cmd_migrate)
 
     p = sub.add_parser("simstats", help="compare simulator statistics with real recordings")
     p.add_argument("--realdata", default=str(Path(__file__).resolve().parents[2] / "shared" / "realdata"))

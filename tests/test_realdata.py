@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from bench.results.records import load_records
-from bench.suite.runner import run_suite
+from bench.suite.schedule import run_suite
 from tests.conftest import REALDATA, ROOT
 
 pytestmark = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real data folder {REALDATA} not present (only beside the project's own checkout)")
@@ -19,8 +19,8 @@ def test_realdata_suite_scores_wiener_and_gru(tmp_path):
     suite["latency"].update(n_chunks=30, warmup=5)
     path = tmp_path / "realdata.yaml"
     path.write_text(yaml.safe_dump(suite))
-    out = run_suite(path, results_dir=tmp_path / "res", cache_dir=tmp_path / "cache", progress=False, log=lambda *_: None)
-    scores = {(r["label"], r["dataset"]): r["summary"]["mean"] for r in load_records(out)}
+    out = run_suite(path, out=tmp_path / "res", cache_dir=tmp_path / "cache", progress=False, log=lambda *_: None)
+    scores = {(r.label, r.dataset): r.summary.mean for r in load_records(out)}
     assert scores[("wiener", "imperial_bmi")] > 0.6  # ridge on lagged 20 ms bins; README: near 0.6 with 5 lags
     assert scores[("gru", "imperial_bmi")] > 0.6
     assert scores[("wiener", "ee239as_co")] > 0.6  # 8 directions: chance 0.125

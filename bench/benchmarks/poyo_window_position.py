@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from bench import registry
-from bench.results.records import finish_provenance, provenance
+from bench.results.provenance import finish_provenance, provenance
 from bench.tasks.base import Segment
 from bench.tasks.reaching import ReachingVelocity
 from bench.training.config import TrainConfig

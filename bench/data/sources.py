@@ -40,6 +40,8 @@ class DataSource:
 
     Params: ClassVar[type[SourceParams]] = SourceParams
     registry_name: ClassVar[str] = ""
+    # bumped whenever a change alters the recordings it produces: records made before become stale
+    version: ClassVar[int] = 1
 
     def __init__(self, params: SourceParams, cache_dir: Path | None = None, base_dir: Path | None = None):
         self.params = params

@@ -7,20 +7,24 @@
   default) carrying state; the outputs for the queries inside each chunk must equal ``predict``.
   Latency is measured on ``step`` at batch 1.
 
-A model declares the task kinds it supports; the suite validator refuses other pairings.
+A model declares the task kinds it supports and the inputs it reads (``inputs``: spike events,
+binned counts, feature streams; ``read_streams`` names the recording streams a configured model
+reads); the suite validator refuses other pairings, naming the missing stream.
 Models know nothing of suites; the runner hands them ``TaskData``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import ClassVar, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from bench.data.recording import Recording
-from bench.data.views import grid_index
+from bench.data.recording import SPIKES, Recording
+from bench.data.views import feature_between
+from bench.models.windows import chunk_edges, chunk_of
 from bench.tasks.base import Segment, TaskData, TaskKind
 
 
@@ -28,29 +32,51 @@ class ModelParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class InputKind(str, Enum):
+    """How a decoder reads a recording stream."""
+
+    spike_events = "spike_events"  # one token per spike (recorded, or derived from a counts stream)
+    binned_counts = "binned_counts"  # spikes counted on the model's bin grid
+    features = "features"  # a feature stream re-binned to the model's grid (counts summed, values averaged)
+
+
 @dataclass
 class SpikeChunk:
-    """The spikes of [start, end) and the query times inside it, as a streaming step sees them."""
+    """The spikes and feature bins of [start, end) and the query times inside it, as a streaming
+    step sees them. ``features`` maps each feature stream of the recording whose bin divides the
+    chunk to its bins in the chunk at the stream's own width, (n_bins, n_channels) float32
+    (``bench.data.views.feature_between``); a model reading a stream checks that at set-up."""
 
     start: float
     end: float
     spike_times: np.ndarray  # absolute seconds, sorted
     spike_units: np.ndarray  # indices into the recording's units
     query_times: np.ndarray  # absolute seconds, start <= t < end
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def chunk_features(rec: Recording, start: float, end: float) -> dict[str, np.ndarray]:
+    """The bins of [start, end) of every feature stream whose bin divides the chunk."""
+    out = {}
+    for name, stream in rec.features.items():
+        ratio = (end - start) / stream.bin_s
+        if abs(ratio - round(ratio)) < 1e-6 and round(ratio) >= 1:
+            out[name] = feature_between(rec, name, start, end, stream.bin_s)
+    return out
 
 
 def chunk_segment(segment: Segment, chunk_s: float) -> list[SpikeChunk]:
     """Cut a segment into consecutive streaming chunks (the segment lies on the chunk grid)."""
     rec = segment.recording
-    n = int(round(segment.duration / chunk_s))
-    # queries go to chunks by the same grid rule the offline path uses for bins
-    q_chunk = np.clip(grid_index(segment.query_times, segment.start, chunk_s), 0, n - 1)
+    edges = chunk_edges(segment.start, segment.end, chunk_s)
+    n = edges.size - 1
+    # queries go to chunks by the same grid rule the offline paths use
+    q_chunk = chunk_of(segment.query_times, segment.start, chunk_s, n)
     chunks = []
     for i in range(n):
-        s = segment.start + i * chunk_s
-        e = segment.start + (i + 1) * chunk_s if i < n - 1 else segment.end
+        s, e = float(edges[i]), float(edges[i + 1])
         t, u = rec.spikes_between(s, e)
-        chunks.append(SpikeChunk(s, e, t, u, segment.query_times[q_chunk == i]))
+        chunks.append(SpikeChunk(s, e, t, u, segment.query_times[q_chunk == i], chunk_features(rec, s, e)))
     return chunks
 
 
@@ -59,6 +85,8 @@ class Decoder:
 
     Params: ClassVar[type[ModelParams]] = ModelParams
     supported_kinds: ClassVar[frozenset[TaskKind]] = frozenset()
+    # the ways this model can read a recording (spike-token models: spike events only)
+    inputs: ClassVar[frozenset[InputKind]] = frozenset({InputKind.spike_events})
     # True when one model can be trained on several sessions at once (spike-token models).
     multi_session: ClassVar[bool] = False
     # False when offline predict deliberately differs from streaming (e.g. POYO's paper-style
@@ -67,6 +95,8 @@ class Decoder:
     # parameter count the source paper reports for this configuration (None: no published size)
     paper_parameters: ClassVar[int | None] = None
     registry_name: ClassVar[str] = ""
+    # bumped whenever a change alters its outputs: records made before become stale
+    version: ClassVar[int] = 1
 
     def __init__(self, params: ModelParams | None = None, seed: int = 0, device: str = "cpu"):
         self.params = params if params is not None else self.Params()
@@ -82,6 +112,15 @@ class Decoder:
 
     def check_chunk(self, chunk_s: float) -> None:
         """Raise SuiteError if the model cannot stream at this chunk length."""
+
+    def read_streams(self) -> dict[str, InputKind]:
+        """The recording streams this configured model reads ("spikes" or feature stream names),
+        each with how it reads it (one of ``inputs``)."""
+        return {SPIKES: InputKind.spike_events}
+
+    def missing_inputs(self, recording: Recording) -> list[str]:
+        """The streams this configured model reads that ``recording`` lacks (see ``Recording.streams``)."""
+        return [name for name in self.read_streams() if name not in recording.streams]
 
     # -- training / offline
     def fit(self, sessions: Sequence[TaskData], train: "TrainConfig", progress: bool = True) -> dict:

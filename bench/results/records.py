@@ -1,141 +1,135 @@
-"""Result records: one JSON file per (model, dataset, seed, config hash), written atomically.
+"""Result records: the typed schema of one run's result, and the only place they are read and written.
 
-A record is only ever written complete (temp file + rename), so a killed run leaves either a
-full record or none; a rerun skips records that exist and redoes only the missing ones.
-Each record carries provenance: git commit, package versions, machine, device, threads,
-train and evaluation time.
+One JSON file per (model label, dataset, seed, run key) under ``<run folder>/records/``, written
+atomically (temp file + rename), so a killed run leaves either a full record or none and a rerun
+redoes only the missing ones. A record carries its identity (what its key hashes, see
+``bench.results.identity``), the full resolved configuration, per-session metrics, latency and
+provenance.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
-import subprocess
 import tempfile
-import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("neural-decoder-bench", "torch", "numpy", "scikit-learn", "pandas", "h5py", "temporaldata", "pydantic")
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bench.errors import DataError
+
+RECORD_FORMAT = 2
+_TMP_PREFIX = ".tmp-"
 
 
-def config_hash(payload: dict) -> str:
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="null")
 
 
-def record_name(model: str, dataset: str, seed: int, chash: str) -> str:
+class Summary(_Schema):
+    """Mean and SD of the primary metric over sessions (each session once)."""
+
+    mean: float | None
+    sd: float | None
+    n: int
+
+
+class SessionResult(_Schema):
+    recording_id: str
+    n_units: int
+    metrics: dict[str, Any]
+    n_parameters: int
+    fit: dict[str, Any] = Field(default_factory=dict)
+    train_seconds: float
+    eval_seconds: float
+
+
+class Record(_Schema):
+    format: int = RECORD_FORMAT
+    suite: str
+    model: str
+    label: str
+    dataset: str
+    seed: int
+    key: str = Field(description="hash of `identity`; part of the file name")
+    identity: dict[str, Any] = Field(description="non-default settings and versions the key is made of")
+    config: dict[str, Any] = Field(description="every resolved setting of the run, defaults included")
+    task: str
+    metric: str
+    higher_is_better: bool
+    trained: bool = True
+    untrained_reason: str | None = None
+    summary: Summary | None
+    sessions: list[SessionResult]
+    n_parameters: int
+    latency: dict[str, dict[str, Any]]
+    streaming_max_abs_diff: float | None
+    train_seconds: float
+    eval_seconds: float
+    provenance: dict[str, Any]
+
+    @property
+    def file_name(self) -> str:
+        return record_name(self.label, self.dataset, self.seed, self.key)
+
+
+def record_name(label: str, dataset: str, seed: int, key: str) -> str:
     safe = lambda s: "".join(c if c.isalnum() or c in "-_." else "_" for c in s)  # noqa: E731
-    return f"{safe(model)}__{safe(dataset)}__seed{seed}__{chash}.json"
+    return f"{safe(label)}__{safe(dataset)}__seed{seed}__{key}.json"
 
 
-def records_dir(suite_dir: Path) -> Path:
-    return suite_dir / "records"
+def records_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "records"
 
 
-def write_record(suite_dir: Path, name: str, record: dict) -> Path:
-    """Atomically write ``record`` as records/<name>."""
-    folder = records_dir(suite_dir)
+def record_files(run_dir: Path) -> list[Path]:
+    """The record files of a run folder (never the hidden temp file of an interrupted write)."""
+    folder = records_dir(run_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+
+
+def write_record(run_dir: Path, record: Record) -> Path:
+    """Atomically write ``record`` as records/<its file name>."""
+    folder = records_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=".part")
+    target = folder / record.file_name
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, sort_keys=True, default=_jsonable)
+            f.write(record.model_dump_json(indent=1))
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, folder / name)
+        os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return folder / name
+    return target
 
 
-def _jsonable(obj: Any):
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def load_records(suite_dir: Path) -> list[dict]:
-    folder = records_dir(suite_dir)
-    if not folder.is_dir():
-        return []
-    out = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            out.append(json.loads(path.read_text()))
-        except json.JSONDecodeError:
-            continue  # cannot happen with atomic writes; ignore foreign files
-    return out
-
-
-def _git_commit() -> dict:
-    root = Path(__file__).resolve().parents[2]
+def read_record(path: Path) -> Record:
+    """One record file; a file that is not a record of this format is a DataError naming it."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5)
-        if commit.returncode == 0:
-            return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"commit": None, "dirty": None}
-
-
-def _cpu_name() -> str:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"Record file {path} cannot be read as JSON ({exc}); delete it to redo that run.") from None
+    if isinstance(raw, dict) and raw.get("format", raw.get("config", {}).get("record_format")) == 1:
+        raise DataError(
+            f"Record file {path} is in the old record format 1 (keys hashed every default). Convert the folder "
+            f"once with `python -m bench migrate SUITE --out {Path(path).parent.parent}`."
+        )
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return Record.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise DataError(
+            f"Record file {path} is not a result record (field '{where}': {first['msg']}); "
+            "delete it to redo that run."
+        ) from None
 
 
-def provenance(device: str) -> dict:
-    import torch
-
-    versions = {}
-    for pkg in PACKAGES:
-        try:
-            versions[pkg] = version(pkg)
-        except PackageNotFoundError:
-            versions[pkg] = None
-    info = {
-        "git": _git_commit(),
-        "packages": versions,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": device,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
-def finish_provenance(started: dict) -> dict:
-    """Complete provenance taken when a run *started* (``provenance``) as the run ends.
-
-    The code that produced a result is the checkout at the start: a long run during which the tree
-    is committed or edited keeps that commit, and what the tree was at the end goes beside it
-    (``git_at_finish``) so a reader can see the run spanned a change, never in its place.
-    """
-    info = dict(started)
-    info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    at_finish = _git_commit()
-    if at_finish != started.get("git"):
-        info["git_at_finish"] = at_finish
-    return info
+def load_records(run_dir: Path) -> list[Record]:
+    return [read_record(p) for p in record_files(run_dir)]

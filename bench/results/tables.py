@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bench.metrics.regression import aggregate_sessions
+from bench.results.records import Record
 
 
 def _order(values: list[str], preferred: list[str] | None) -> list[str]:
@@ -25,22 +26,22 @@ def _order(values: list[str], preferred: list[str] | None) -> list[str]:
     return [v for v in preferred if v in seen] + [v for v in seen if v not in preferred]
 
 
-def summary_frame(records: list[dict], model_order=None, dataset_order=None) -> pd.DataFrame:
+def summary_frame(records: list[Record], model_order=None, dataset_order=None) -> pd.DataFrame:
     """One row per (model, dataset): metric mean / SD over sessions, params, latency."""
     per_session: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     meta: dict[tuple, dict] = {}
     for r in records:
-        key = (r["label"], r["dataset"])
-        for s in r["sessions"]:
-            per_session[key][s["recording_id"]].append(s["metrics"][r["metric"]])
-        m = meta.setdefault(key, {"metric": r["metric"], "params": [], "cpu": [], "cpu_p99": [], "cuda": [], "seeds": 0,
+        key = (r.label, r.dataset)
+        for s in r.sessions:
+            per_session[key][s.recording_id].append(s.metrics[r.metric])
+        m = meta.setdefault(key, {"metric": r.metric, "params": [], "cpu": [], "cpu_p99": [], "cuda": [], "seeds": 0,
                                   "stream": [], "train_s": []})
-        m["params"].append(r["n_parameters"])
+        m["params"].append(r.n_parameters)
         m["seeds"] += 1
-        m["train_s"].append(r.get("train_seconds", np.nan))
-        if r.get("streaming_max_abs_diff") is not None:
-            m["stream"].append(r["streaming_max_abs_diff"])
-        lat = r.get("latency", {})
+        m["train_s"].append(r.train_seconds)
+        if r.streaming_max_abs_diff is not None:
+            m["stream"].append(r.streaming_max_abs_diff)
+        lat = r.latency
         if "cpu" in lat:
             m["cpu"].append(lat["cpu"]["median_ms"])
             m["cpu_p99"].append(lat["cpu"]["p99_ms"])
@@ -100,7 +101,7 @@ def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def build_report(suite_dir: Path, records: list[dict], suite=None) -> list[Path]:
+def build_report(suite_dir: Path, records: list[Record], suite=None) -> list[Path]:
     """Write table.md, table.csv, summary.csv and figures under ``suite_dir``."""
     from bench.results.figures import plot_summary
 
@@ -112,10 +113,10 @@ def build_report(suite_dir: Path, records: list[dict], suite=None) -> list[Path]
         return []
     table = comparison_table(df)
     any_rec = records[0]
-    lat = any_rec.get("latency", {}).get("cpu", {})
-    prov = any_rec["provenance"]
+    lat = any_rec.latency.get("cpu", {})
+    prov = any_rec.provenance
     header = (
-        f"# {any_rec['suite']}\n\n"
+        f"# {any_rec.suite}\n\n"
         f"Cells: primary metric, mean ± SD over sessions (each session averaged over seeds). "
         f"Latency: per {lat.get('chunk_ms', '?')} ms chunk at batch 1, {lat.get('threads', '?')} CPU thread(s), "
         f"{lat.get('n_chunks', '?')} timed steps after {lat.get('warmup', '?')} warm-up; "

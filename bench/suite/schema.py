@@ -76,6 +76,10 @@ class SuiteSpec(Strict):
     train: dict[str, Any] = Field(default_factory=dict)
     latency: LatencySpec = Field(default_factory=LatencySpec)
     check_streaming: bool = Field(True, description="compare streamed and offline outputs on one test segment")
+    leaderboard: str | None = Field(
+        None, description="folder of the suite's committed leaderboard (relative to the suite file); `bench run` "
+        "prints its table beside it, cell by cell",
+    )
     datasets: list[DatasetSpec] = Field(min_length=1)
     models: list[ModelSpec] = Field(min_length=1)
 

@@ -79,6 +79,8 @@ class Task:
     primary_metric: ClassVar[str]
     higher_is_better: ClassVar[bool] = True
     registry_name: ClassVar[str] = ""
+    # bumped whenever a change alters its segments, targets or scores: records made before become stale
+    version: ClassVar[int] = 1
 
     def __init__(self, params: TaskParams | None = None):
         self.params = params if params is not None else self.Params()

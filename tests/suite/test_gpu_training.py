@@ -11,7 +11,7 @@ import pytest
 
 from bench.latency import cuda_available
 from bench.results.records import load_records
-from bench.suite.runner import run_suite
+from bench.suite.schedule import run_suite
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not cuda_available(), reason="needs CUDA")]
 
@@ -34,14 +34,14 @@ models:
 def test_needs_gpu_models_train_stream_and_time_on_cuda(tmp_path, tiny_folder):
     suite = tmp_path / "suite.yaml"
     suite.write_text(textwrap.dedent(SUITE).replace("FOLDER", str(tiny_folder)))
-    out = run_suite(suite, results_dir=tmp_path / "res", progress=False, log=lambda *_: None)
-    records = {r["model"]: r for r in load_records(out)}
+    out = run_suite(suite, out=tmp_path / "res", progress=False, log=lambda *_: None)
+    records = {r.model: r for r in load_records(out)}
     assert set(records) == {"poyo-ss", "ndt2", "possm-gru"}
     for name, rec in records.items():
-        assert rec["trained"] is True and rec["summary"] is not None, name
-        assert rec["provenance"]["device"] == "cuda" and rec["provenance"]["gpu"], name
-        assert {"cpu", "cuda"} <= set(rec["latency"]), name
-        assert rec["latency"]["cuda"]["median_ms"] > 0, name
-        diff = rec["streaming_max_abs_diff"]
+        assert rec.trained is True and rec.summary is not None, name
+        assert rec.provenance["device"] == "cuda" and rec.provenance["gpu"], name
+        assert {"cpu", "cuda"} <= set(rec.latency), name
+        assert rec.latency["cuda"]["median_ms"] > 0, name
+        diff = rec.streaming_max_abs_diff
         assert diff is None or diff < 1e-3, (name, diff)  # TF32 matmuls allow small differences
     assert "needs GPU" not in (out / "table.md").read_text()

@@ -1,0 +1,84 @@
+"""A user's run of a suite beside the suite's committed leaderboard, cell by cell.
+
+The leaderboard is the folder the suite names in ``leaderboard`` (results/<suite>/ for the
+built-in suites). Cells are compared per model and dataset (mean over sessions and seeds, as in
+the tables); runs whose key differs from the leaderboard's run of the same model, dataset and
+seed are listed with the settings that differ, since their cells are not like for like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from bench.results.identity import differences
+from bench.results.records import Record, load_records
+from bench.results.tables import summary_frame
+
+
+def leaderboard_dir(suite) -> Path | None:
+    if not suite.spec.leaderboard:
+        return None
+    path = Path(suite.spec.leaderboard)
+    return path if path.is_absolute() else (suite.base_dir / path).resolve()
+
+
+def comparison_frame(mine: list[Record], theirs: list[Record]) -> pd.DataFrame:
+    """One row per (model, dataset) of ``mine``: metric and CPU latency, yours vs leaderboard."""
+    a, b = summary_frame(mine), summary_frame(theirs)
+    if a.empty:
+        return a
+    cols = ["model", "dataset", "mean", "cpu_median_ms"]
+    merged = a[["model", "dataset", "metric", "mean", "cpu_median_ms"]].astype({"model": str, "dataset": str}).merge(
+        b[cols].astype({"model": str, "dataset": str}) if not b.empty else pd.DataFrame(columns=cols),
+        on=["model", "dataset"], how="left", suffixes=("", "_leaderboard"))
+    return pd.DataFrame({
+        "model": merged["model"], "dataset": merged["dataset"], "metric": merged["metric"],
+        "yours": merged["mean"], "leaderboard": merged["mean_leaderboard"],
+        "difference": merged["mean"] - merged["mean_leaderboard"],
+        "CPU ms yours": merged["cpu_median_ms"], "CPU ms leaderboard": merged["cpu_median_ms_leaderboard"],
+        "CPU ratio": merged["cpu_median_ms"] / merged["cpu_median_ms_leaderboard"],
+    })
+
+
+def configuration_differences(mine: list[Record], theirs: list[Record]) -> list[str]:
+    slots = {(r.label, r.dataset, r.seed): r for r in theirs}
+    lines = []
+    for r in mine:
+        other = slots.get((r.label, r.dataset, r.seed))
+        if other is None:
+            lines.append(f"{r.label} / {r.dataset} / seed {r.seed}: not on the leaderboard")
+        elif other.key != r.key:
+            lines.append(f"{r.label} / {r.dataset} / seed {r.seed}: " + "; ".join(differences(other.identity, r.identity)))
+    return lines
+
+
+def compare_with_leaderboard(suite, out: Path, mine: list[Record], log: Callable[[str], None]) -> Path | None:
+    """Print and write ``out/comparison.md``; nothing when the suite names no leaderboard or the
+    run folder is the leaderboard itself."""
+    board = leaderboard_dir(suite)
+    if board is None or not mine:
+        return None
+    if Path(out).resolve() == board:
+        log(f"the run folder is the leaderboard ({board}): no comparison")
+        return None
+    theirs = load_records(board)
+    if not theirs:
+        log(f"no leaderboard records in {board}: no comparison")
+        return None
+    df = comparison_frame(mine, theirs)
+    table = df.to_markdown(index=False, floatfmt=".3f", missingval="-")
+    notes = configuration_differences(mine, theirs)
+    text = (f"# {suite.spec.name}: this run ({out}) beside the leaderboard ({board})\n\n"
+            "Metric: mean over sessions (each averaged over seeds); untrained runs have no metric ('-'). "
+            "CPU: median ms per chunk at batch 1.\n\n" + table + "\n\n")
+    text += ("Runs that differ in configuration from the leaderboard's (not like for like):\n\n"
+             + "\n".join(f"- {line}" for line in notes) + "\n") if notes else \
+        "Every run has the leaderboard's configuration (same key).\n"
+    path = Path(out) / "comparison.md"
+    path.write_text(text)
+    log(text)
+    log(f"wrote {path}")
+    return path

@@ -1,0 +1,147 @@
+"""Run a suite: every planned run not yet recorded in the run folder, in this process or in a
+pool of worker processes, then the tables, and the comparison with the committed leaderboard.
+
+A user's runs go to their own folder (``runs/<suite>/`` by default, ignored by git), so the main
+job really trains and times every model on their machine; only an explicit ``--out`` writes to
+the leaderboard's folder under results/.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable
+
+from tqdm.auto import tqdm
+
+from bench.latency import cuda_available
+from bench.results.records import Record, load_records, record_files, records_dir, write_record
+from bench.suite.execute import DatasetCache, execute_run, resolve_device
+from bench.suite.loader import LoadedSuite, load_suite
+from bench.suite.plan import PlannedRun, plan_runs, sort_records, trains_here
+
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+def default_out(suite: LoadedSuite) -> Path:
+    return DEFAULT_RUNS_DIR / suite.spec.name
+
+
+def _run_in_worker(suite_path: str, run_name: str, out: str, cache_dir: str | None, jobs: int) -> Record:
+    """Execute one planned run in a worker process and write its record (atomic)."""
+    import torch
+
+    suite = load_suite(suite_path)
+    torch.set_num_threads(suite.spec.threads)
+    run = next(r for r in plan_runs(suite) if r.name == run_name)
+    cache = DatasetCache(suite, Path(cache_dir) if cache_dir else None, progress=False)
+    record = execute_run(run, suite, cache, resolve_device(suite.spec.device), progress=False)
+    record.provenance["parallel_jobs"] = jobs
+    write_record(Path(out), record)
+    return record
+
+
+def describe(record: Record) -> str:
+    s, lat = record.summary, record.latency.get("cpu", {})
+    metric = "untrained (needs GPU)" if not record.trained else f"{record.metric} {s.mean:.3f} +- {s.sd:.3f} (n={s.n})"
+    return (
+        f"  {record.label:>14s} {record.dataset:>12s} seed {record.seed}: {metric}, "
+        f"{record.n_parameters:,} params, CPU {lat.get('median_ms', float('nan')):.3f} ms/chunk, "
+        f"train {record.train_seconds:.1f}s"
+    )
+
+
+def runs_to_do(runs: list[PlannedRun], out: Path) -> list[PlannedRun]:
+    """Planned runs without a record; untrained records (made without a GPU) count as missing
+    where a GPU is present."""
+    done = {p.name for p in record_files(out)}
+    if cuda_available():
+        done -= {r.file_name for r in load_records(out) if not r.trained}
+    return [r for r in runs if r.name not in done]
+
+
+def _execute_all(todo: list[PlannedRun], suite: LoadedSuite, out: Path, cache: DatasetCache, jobs: int,
+                 cache_dir: Path | None, progress: bool) -> None:
+    bar = tqdm(total=len(todo), desc=suite.spec.name, disable=not progress, dynamic_ncols=True)
+    if jobs > 1 and len(todo) > 1:
+        for ds in {r.dataset.name: r.dataset for r in todo}.values():
+            cache.recordings(ds)  # materialise once, here, before the workers read the files
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_in_worker, str(suite.path), r.name, str(out),
+                                   str(cache_dir) if cache_dir else None, jobs) for r in todo]
+            for fut in as_completed(futures):
+                record = fut.result()
+                bar.update()
+                tqdm.write(describe(record))
+    else:
+        device = resolve_device(suite.spec.device)
+        for run in todo:
+            bar.set_postfix_str(f"{run.model.display} / {run.dataset.name} / seed {run.seed}")
+            record = execute_run(run, suite, cache, device, progress)
+            write_record(out, record)
+            bar.update()
+            tqdm.write(describe(record))
+    bar.close()
+
+
+def report_stored(suite: LoadedSuite, out: Path, log: Callable[[str], None]) -> list[Record]:
+    """The records of ``out`` that belong to the suite as it stands; says which are stale and why."""
+    stored = sort_records(plan_runs(suite), load_records(out))
+    for rec, diffs in stored.stale[:10]:
+        log(f"stale record {rec.file_name}: its settings or versions changed ({'; '.join(diffs)})")
+    if len(stored.stale) > 10:
+        log(f"... and {len(stored.stale) - 10} more stale record(s)")
+    if stored.stale or stored.unplanned:
+        log(f"{len(stored.stale) + len(stored.unplanned)} record(s) in {records_dir(out)} match no run of the suite "
+            f"as it now stands ({len(stored.stale)} stale, {len(stored.unplanned)} of a model, dataset or seed "
+            "since removed); the tables leave them out")
+    return stored.current
+
+
+def run_suite(
+    path: str | Path,
+    out: str | Path | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    only_models: list[str] | None = None,
+    jobs: int | None = None,
+    compare: bool = True,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Run every missing record of the suite into ``out`` (default runs/<suite>), rebuild its tables
+    and print them beside the suite's leaderboard. Returns the run folder.
+
+    With ``jobs > 1`` runs train in parallel worker processes; latency is then measured while other
+    runs train: use ``python -m bench latency`` for side-by-side timings on an idle machine.
+    """
+    import torch
+
+    from bench.results.compare import compare_with_leaderboard
+    from bench.results.tables import build_report
+
+    suite = load_suite(path)
+    resolve_device(suite.spec.device)
+    torch.set_num_threads(suite.spec.threads)
+    jobs = jobs or suite.spec.jobs
+    out = Path(out) if out is not None else default_out(suite)
+    runs = plan_runs(suite)
+    if only_models:
+        runs = [r for r in runs if r.model.display in only_models or r.model.name in only_models]
+    todo = runs_to_do(runs, out)
+    log(f"suite {suite.spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already recorded, {len(todo)} to run"
+        + (f" ({jobs} in parallel)" if jobs > 1 and todo else "") + f"; run folder {out}")
+    no_gpu = sorted({r.model.display for r in todo if not trains_here(r)})
+    if no_gpu:
+        log(f"no CUDA device: {', '.join(no_gpu)} (needs_gpu) will be recorded untrained: parameters, streaming "
+            "check and CPU latency only; run the suite again on a machine with a GPU to train them")
+    t0 = time.perf_counter()
+    _execute_all(todo, suite, out, DatasetCache(suite, cache_dir, progress), jobs, cache_dir, progress)
+    log(f"ran {len(todo)} runs in {time.perf_counter() - t0:.1f}s")
+    records = report_stored(suite, out, log)
+    for p in build_report(out, records, suite):
+        log(f"wrote {p}")
+    if compare:
+        compare_with_leaderboard(suite, out, records, log)
+    return out
