@@ -1,6 +1,7 @@
 """POSSM decoders for the harness: tokenisation of segments into chunks, training, streaming.
 
-Registered configurations (parameter counts exclude unit / session embedding tables; targets
+One decoder class with one ``POSSMParams``; its sizes are presets (parameter values, registered
+as model names). Registered presets (parameter counts exclude unit / session embedding tables; targets
 from the paper, FACTS.md):
 
 | name               | backbone          | target |
@@ -25,7 +26,8 @@ from pydantic import Field
 
 from bench.data.views import grid_index
 from bench.models.base import ModelParams, SpikeChunk
-from bench.models.tokens import Vocabulary, unit_dropout_mask
+from bench.models.presets import Preset
+from bench.models.tokens import Vocabulary, session_units, unit_dropout_keep
 from bench.models.torch_decoder import TorchDecoder
 from bench.registry import models
 from bench.tasks.base import Segment, TaskData, TaskKind
@@ -63,10 +65,7 @@ class POSSMDecoder(TorchDecoder):
     def build(self, sessions: Sequence[TaskData]) -> POSSMNet:
         self.vocab = Vocabulary()
         self.vocab.add(d.recording for d in sessions)
-        self.unit_ranges = {}
-        for d in sessions:
-            idx = self.vocab.unit_index(d.recording)
-            self.unit_ranges[self.vocab.session_index(d.recording)] = idx
+        self.unit_ranges = session_units(self.vocab, (d.recording for d in sessions))
         return POSSMNet(self.params, len(self.vocab.units), len(self.vocab.sessions), self.spec.dim)
 
     def encode(self, seg: Segment) -> dict[str, np.ndarray]:
@@ -98,14 +97,11 @@ class POSSMDecoder(TorchDecoder):
         without spikes get their padding token, as in the streaming path."""
         if not self.params.unit_dropout:
             return batch
-        unit, valid, chunk = batch["tok_unit"], batch["tok_valid"].clone(), batch["tok_chunk"]
+        unit, chunk = batch["tok_unit"], batch["tok_chunk"]
+        valid = batch["tok_valid"] & unit_dropout_keep(unit, batch["session"], self.unit_ranges, rng)
         B, C = batch["chunk_end"].shape
         extra_chunk = []
         for b in range(B):
-            units = self.unit_ranges[int(batch["session"][b])]
-            kept = torch.from_numpy(units[unit_dropout_mask(units.size, rng)])
-            spike = valid[b] & (unit[b] >= 0)
-            valid[b] = spike & torch.isin(unit[b], kept)
             has = torch.zeros(C, dtype=torch.bool).index_fill_(0, chunk[b][valid[b]], True)
             missing = torch.nonzero(~has & batch["chunk_valid"][b]).flatten()
             extra_chunk.append(missing)
@@ -151,90 +147,36 @@ class POSSMDecoder(TorchDecoder):
 
 # ---------------------------------------------------------------------- registered configurations
 # Single-session: dim 64, one 64-wide input head, two output heads (public config: dim 64, GRU 256 x 1).
-class POSSMGRUParams(POSSMParams):
-    backbone: Literal["gru", "s4d", "mamba"] = "gru"
-    dec_heads: int = Field(2, ge=1)
+_SINGLE = {"dec_heads": 2}
+# Pretrained scale: dim 256, GRU 512 x 4 (public large config), S4D / Mamba 512 x 4; one model
+# trained on all sessions of a dataset at once.
+_LARGE = {"dim": 256, "hidden": 512, "layers": 4, "enc_heads": 2, "dec_heads": 4}
 
+PRESETS = {
+    "possm-gru": Preset(
+        {**_SINGLE, "backbone": "gru"},
+        "POSSM with a GRU backbone, single session (paper: 0.47M parameters).",
+        paper_parameters=470_000),
+    "possm-s4d": Preset(
+        {**_SINGLE, "backbone": "s4d", "hidden": 192, "layers": 2},
+        "POSSM with an S4D backbone, single session (paper: 0.41M parameters).",
+        paper_parameters=410_000),
+    "possm-mamba": Preset(
+        {**_SINGLE, "backbone": "mamba", "d_state": 16},
+        "POSSM with a Mamba backbone, single session (paper: 0.68M parameters).",
+        paper_parameters=680_000),
+    "possm-gru-large": Preset(
+        {**_LARGE, "backbone": "gru"},
+        "POSSM-GRU at pretrained scale, trained on all sessions of a dataset (paper: 7.96M).",
+        multi_session=True, paper_parameters=7_960_000),
+    "possm-s4d-large": Preset(
+        {**_LARGE, "backbone": "s4d"},
+        "POSSM-S4D at pretrained scale, trained on all sessions of a dataset (paper: 4.56M).",
+        multi_session=True, paper_parameters=4_560_000),
+    "possm-mamba-large": Preset(
+        {**_LARGE, "backbone": "mamba", "d_state": 16},
+        "POSSM-Mamba at pretrained scale, trained on all sessions of a dataset (paper: 8.96M).",
+        multi_session=True, paper_parameters=8_960_000),
+}
 
-class POSSMS4DParams(POSSMGRUParams):
-    backbone: Literal["gru", "s4d", "mamba"] = "s4d"
-    hidden: int = Field(192, ge=8)
-    layers: int = Field(2, ge=1)
-
-
-class POSSMMambaParams(POSSMGRUParams):
-    backbone: Literal["gru", "s4d", "mamba"] = "mamba"
-    d_state: int = Field(16, ge=1)
-
-
-# Pretrained scale: dim 256, GRU 512 x 4 (public large config), S4D / Mamba 512 x 4.
-class _LargeMixin(POSSMParams):
-    dim: int = Field(256, ge=8)
-    hidden: int = Field(512, ge=8)
-    layers: int = Field(4, ge=1)
-    enc_heads: int = Field(2, ge=1)
-    dec_heads: int = Field(4, ge=1)
-
-
-class POSSMGRULargeParams(_LargeMixin):
-    backbone: Literal["gru", "s4d", "mamba"] = "gru"
-
-
-class POSSMS4DLargeParams(_LargeMixin):
-    backbone: Literal["gru", "s4d", "mamba"] = "s4d"
-
-
-class POSSMMambaLargeParams(_LargeMixin):
-    backbone: Literal["gru", "s4d", "mamba"] = "mamba"
-    d_state: int = Field(16, ge=1)
-
-
-@models.register("possm-gru")
-class POSSMGRU(POSSMDecoder):
-    """POSSM with a GRU backbone, single session (paper: 0.47M parameters)."""
-
-    paper_parameters = 470_000
-    Params = POSSMGRUParams
-
-
-@models.register("possm-s4d")
-class POSSMS4D(POSSMDecoder):
-    """POSSM with an S4D backbone, single session (paper: 0.41M parameters)."""
-
-    paper_parameters = 410_000
-    Params = POSSMS4DParams
-
-
-@models.register("possm-mamba")
-class POSSMMamba(POSSMDecoder):
-    """POSSM with a Mamba backbone, single session (paper: 0.68M parameters)."""
-
-    paper_parameters = 680_000
-    Params = POSSMMambaParams
-
-
-@models.register("possm-gru-large")
-class POSSMGRULarge(POSSMDecoder):
-    """POSSM-GRU at pretrained scale, trained on all sessions of a dataset (paper: 7.96M)."""
-
-    paper_parameters = 7_960_000
-    Params = POSSMGRULargeParams
-    multi_session = True
-
-
-@models.register("possm-s4d-large")
-class POSSMS4DLarge(POSSMDecoder):
-    """POSSM-S4D at pretrained scale, trained on all sessions of a dataset (paper: 4.56M)."""
-
-    paper_parameters = 4_560_000
-    Params = POSSMS4DLargeParams
-    multi_session = True
-
-
-@models.register("possm-mamba-large")
-class POSSMMambaLarge(POSSMDecoder):
-    """POSSM-Mamba at pretrained scale, trained on all sessions of a dataset (paper: 8.96M)."""
-
-    paper_parameters = 8_960_000
-    Params = POSSMMambaLargeParams
-    multi_session = True
+models.register_presets(PRESETS)(POSSMDecoder)
