@@ -3,15 +3,15 @@
 Used by POSSM (over chunk latents) and by the binned recurrent baselines (over spike counts).
 
 ``forward(x)`` maps (batch, chunks, in_dim) to (batch, chunks, out_dim) in one pass (cuDNN-style
-GRU, FFT convolution for S4D, selective scan for Mamba); ``init_state`` / ``step`` do the same one
-chunk at a time with a state whose size does not depend on how many chunks came before.
-``stepper()`` returns the inference form of ``step`` that streaming decoders build at ``reset``
-(weights snapshot, fewer ops per step; tests check it equals ``step``).
+GRU, FFT convolution for S4D, selective scan for Mamba). ``stepper()`` returns the streaming form
+that decoders build at ``reset``: ``init_state`` / ``step`` do the same one chunk at a time with a
+state whose size does not depend on how many chunks came before (a weights snapshot with fewer
+ops per step; tests check it equals ``forward``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +22,8 @@ from bench.nn.s4d import S4DStack, S4DStepper
 
 
 class GRUBackbone(nn.Module):
+    """Multi-layer GRU; it is its own stepper (``step`` runs the fused GRU cell)."""
+
     def __init__(self, in_dim: int, hidden: int, layers: int, dropout: float = 0.0):
         super().__init__()
         self.out_dim = hidden
@@ -49,55 +51,33 @@ class GRUBackbone(nn.Module):
         return self  # torch.gru_cell is already one fused op per layer
 
 
-class S4DBackbone(nn.Module):
-    """Linear projection to d_model, then a stack of pre-norm residual S4D blocks."""
+class ProjectedSSMBackbone(nn.Module):
+    """Linear projection to d_model, then a stack of pre-norm residual state-space blocks.
 
-    def __init__(self, in_dim: int, d_model: int, layers: int, d_state: int = 64, dropout: float = 0.0):
+    One class for S4D and Mamba, which differ only in the stack: ``stack_type(d_model, layers,
+    **stack_kwargs)`` builds it and ``stepper_type(stack)`` its streaming form. The submodule
+    names (``proj``, ``ssm``) are the state-dict prefixes of saved weights: keep them.
+    """
+
+    def __init__(self, in_dim: int, d_model: int, layers: int, stack_type: type[nn.Module],
+                 stepper_type: Callable[[nn.Module], Any], **stack_kwargs: Any):
         super().__init__()
         self.out_dim = d_model
         self.proj = nn.Linear(in_dim, d_model)
-        self.ssm = S4DStack(d_model, layers, d_state=d_state, dropout=dropout)
+        self.ssm = stack_type(d_model, layers, **stack_kwargs)
+        self._stepper_type = stepper_type
 
     def forward(self, x: Tensor) -> Tensor:
         return self.ssm(self.proj(x))
 
-    def init_state(self, batch_size: int, device=None, dtype=None) -> Any:
-        return self.ssm.init_state(batch_size, device, dtype)
-
-    def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
-        return self.ssm.step(self.proj(x_t), state)
-
     def stepper(self) -> "ProjectedStepper":
-        return ProjectedStepper(self.proj, S4DStepper(self.ssm))
-
-
-class MambaBackbone(nn.Module):
-    """Linear projection to d_model, then Mamba blocks (mamba-ssm layout; CUDA kernel when present)."""
-
-    def __init__(self, in_dim: int, d_model: int, layers: int, d_state: int = 16, expand: int = 2,
-                 d_conv: int = 4, dropout: float = 0.0):
-        super().__init__()
-        self.out_dim = d_model
-        self.proj = nn.Linear(in_dim, d_model)
-        self.ssm = MambaStack(d_model, layers, d_state=d_state, expand=expand, d_conv=d_conv, dropout=dropout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.ssm(self.proj(x))
-
-    def init_state(self, batch_size: int, device=None, dtype=None) -> Any:
-        return self.ssm.init_state(batch_size, device, dtype)
-
-    def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
-        return self.ssm.step(self.proj(x_t), state)
-
-    def stepper(self) -> "ProjectedStepper":
-        return ProjectedStepper(self.proj, MambaStepper(self.ssm))
+        return ProjectedStepper(self.proj, self._stepper_type(self.ssm))
 
 
 class ProjectedStepper:
-    """Input projection then a state-space stepper (the inference form of the S4D / Mamba backbones)."""
+    """Input projection then a state-space stepper (the inference form of :class:`ProjectedSSMBackbone`)."""
 
-    def __init__(self, proj: nn.Linear, ssm):
+    def __init__(self, proj: nn.Linear, ssm: Any):
         self.proj = FrozenLinear(proj)
         self.ssm = ssm
 
@@ -113,8 +93,9 @@ def make_backbone(kind: str, in_dim: int, hidden: int, layers: int, d_state: int
     if kind == "gru":
         return GRUBackbone(in_dim, hidden, layers, dropout)
     if kind == "s4d":
-        return S4DBackbone(in_dim, hidden, layers, d_state=d_state, dropout=dropout)
+        return ProjectedSSMBackbone(in_dim, hidden, layers, S4DStack, S4DStepper, d_state=d_state, dropout=dropout)
     if kind == "mamba":
-        return MambaBackbone(in_dim, hidden, layers, d_state=d_state, expand=expand, dropout=dropout)
+        return ProjectedSSMBackbone(in_dim, hidden, layers, MambaStack, MambaStepper, d_state=d_state, expand=expand,
+                                    dropout=dropout)
     raise ValueError(f"unknown backbone {kind!r}")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["FrozenLinear", "FrozenLayerNorm", "FrozenFeedForward", "frozen_norm"]
@@ -48,32 +47,10 @@ class FrozenLayerNorm:
         return torch.layer_norm(x, self.shape, self.weight, self.bias, self.eps)  # skips F's Python checks
 
 
-class FrozenRMSNorm:
-    """``x / sqrt(mean(x^2) + eps) * w`` over the last dim in five single ops with tensor
-    constants: at batch 1 about 30% faster than ``F.rms_norm`` (5.7 vs 8.9 us at width 256)."""
-
-    def __init__(self, norm: nn.RMSNorm):
-        self.shape = tuple(norm.normalized_shape)
-        self.eps = norm.eps
-        self.weight = None if norm.weight is None else norm.weight.detach().clone()
-        ref = norm.weight if norm.weight is not None else torch.empty(0)
-        eps = norm.eps if norm.eps is not None else torch.finfo(ref.dtype).eps
-        self._eps = torch.tensor(eps, dtype=ref.dtype, device=ref.device)
-        self._inv_n = torch.tensor(1.0 / math.prod(self.shape), dtype=ref.dtype, device=ref.device)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        if len(self.shape) != 1 or x.dtype != self._eps.dtype:
-            return F.rms_norm(x, self.shape, self.weight, self.eps)
-        r = torch.rsqrt(torch.addcmul(self._eps, (x * x).sum(-1, keepdim=True), self._inv_n))
-        return torch.mul(x, r) if self.weight is None else torch.mul(x, self.weight).mul_(r)
-
-
 def frozen_norm(norm: nn.Module):
-    """Frozen LayerNorm / RMSNorm; ``None`` for an identity."""
+    """Frozen LayerNorm; ``None`` for an identity (so that callers can skip the call)."""
     if isinstance(norm, nn.LayerNorm):
         return FrozenLayerNorm(norm)
-    if isinstance(norm, nn.RMSNorm):
-        return FrozenRMSNorm(norm)
     if isinstance(norm, nn.Identity):
         return None
     raise TypeError(f"no frozen form for {type(norm).__name__}")
