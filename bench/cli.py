@@ -84,15 +84,13 @@ def _cmd_simstats(args) -> None:
 
 
 def _cmd_import(args) -> None:
-    import yaml
-
-    from bench.data.importer import import_from_spec
+    from bench.data.importers import import_from_spec
+    from bench.data.importers.resolve import read_spec_file
 
     spec_path = Path(args.spec)
-    if not spec_path.is_file():
-        raise BenchError(f"Import spec {spec_path} does not exist.")
-    spec = yaml.safe_load(spec_path.read_text())
-    for p in import_from_spec(spec, Path(args.out), base_dir=spec_path.parent):
+    spec = read_spec_file(spec_path, "the command line's SPEC")
+    hint = lambda text: print(f"hint: {text}", file=sys.stderr)  # noqa: E731
+    for p in import_from_spec(spec, Path(args.out), base_dir=spec_path.parent, on_hint=hint):
         print(f"wrote {p}")
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from bench.data.importer import (
+from bench.data.importers import (
     IMPORTER_VERSION,
     ImportSource,
     import_arrays,
@@ -22,7 +22,7 @@ from bench.data.recording import load_recording
 from bench.errors import BenchError, DataError
 from bench.registry import data_sources
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+REALDATA = Path(__file__).resolve().parents[3].parent / "shared" / "realdata"
 EPS = 1e-9
 
 

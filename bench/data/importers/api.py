@@ -1,0 +1,81 @@
+"""Import entry points: arrays in memory -> Recording, a spec -> HDF5 file(s), and hints for the user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.data.importers.layouts import build_recording
+from bench.data.importers.messages import ArrayNames, fail
+from bench.data.importers.readers import READERS
+from bench.data.importers.resolve import format_of, input_files, resolve_spec
+from bench.data.importers.spec import CANONICAL_KEYS, ImportSpec, validate_spec
+from bench.data.importers.timeline import recording_name
+from bench.data.recording import Recording, save_recording
+
+
+def import_arrays(arrays: dict[str, Any], spec: dict | ImportSpec | None = None, **options: Any) -> Recording:
+    """Build a ``Recording`` from arrays in memory, keyed by the canonical names of the schema.
+
+    ``spec`` / ``options`` are fields of the import spec (``bin_size_s``, ``behaviour_kind``, ...);
+    ``fields`` renames keys. Example::
+
+        rec = import_arrays({"counts": X, "behaviour": P, "trial_id": tid, "label": d},
+                            bin_size_s=0.02, behaviour_kind="position", label_offset=1)
+    """
+    base = spec.model_dump(exclude_unset=True) if isinstance(spec, ImportSpec) else dict(spec or {})
+    s = validate_spec({**base, **options}, "import options")
+    data = {}
+    for key in CANONICAL_KEYS:
+        name = s.fields.get(key, key)
+        if name in arrays and arrays[name] is not None:
+            data[key] = arrays[name]
+        elif key in s.fields:
+            raise fail(f"The arrays given to import_arrays have no '{name}' (fields.{key}); they hold {', '.join(arrays)}.")
+    names = ArrayNames("the arrays given to import_arrays", {k: f"'{s.fields.get(k, k)}'" for k in data})
+    return build_recording(data, s, names, behaviour_selected=False)
+
+
+def load_spec(spec: ImportSpec) -> Recording:
+    """Read the files of a resolved spec (see ``resolve_spec``) into a ``Recording``."""
+    input_files(spec)
+    fmt = format_of(spec)
+    arrays, names = READERS[fmt](spec)
+    return build_recording(arrays, spec, names, behaviour_selected=fmt == "csv")
+
+
+def import_hints(rec: Recording) -> list[str]:
+    """What a user importing this recording should know before training on it."""
+    hints = []
+    if rec.trials is None:
+        train = rec.splits.get("train")
+        longest = max((e - s for s, e in train), default=0.0) if train is not None else 0.0
+        hints.append(
+            f"{rec.recording_id} is a continuous recording without trials: models train on whole split segments "
+            f"(the longest train segment here is {longest:.1f} s) unless the suite's train block sets window_s "
+            "(e.g. train: {window_s: 1.0}); see docs/import_schema.md, 'Continuous recordings'."
+        )
+    return hints
+
+
+def import_file(spec: dict | ImportSpec, out_path: str | Path, base_dir: str | Path | None = None) -> Path:
+    """Import the recording a spec describes and write it (atomically) to ``out_path``."""
+    return save_recording(load_spec(resolve_spec(spec, base_dir)), out_path)
+
+
+def import_from_spec(
+    spec: dict | ImportSpec,
+    out_dir: str | Path,
+    base_dir: str | Path | None = None,
+    on_hint: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Import a spec (dict, as in a suite or on the command line) into ``out_dir``; returns the files.
+
+    The file is ``<out_dir>/<recording_id>.h5`` (recording_id defaults to the data file's stem);
+    ``on_hint`` receives the ``import_hints`` of the recording.
+    """
+    resolved = resolve_spec(spec, base_dir)
+    rec = load_spec(resolved)
+    for hint in import_hints(rec) if on_hint else ():
+        on_hint(hint)
+    return [save_recording(rec, Path(out_dir) / f"{recording_name(resolved)}.h5")]

@@ -1,0 +1,42 @@
+"""NumPy ``.npz`` archives: arrays under the canonical names, or renamed with ``fields``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.data.importers.messages import ArrayNames, fail
+from bench.data.importers.spec import CANONICAL_KEYS, ImportSpec
+
+
+def read_npz(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
+    path = Path(spec.path)
+    try:
+        npz = np.load(path, allow_pickle=spec.allow_pickle)
+    except Exception as exc:
+        raise fail(f"Import input file {path} (field 'path') is not a readable .npz file ({exc}).") from None
+    if not hasattr(npz, "files"):
+        raise fail(f"Import input file {path} (field 'path') holds a single array, not an .npz archive of named arrays.")
+    arrays, names = {}, {}
+    with npz:
+        for key in CANONICAL_KEYS:
+            name = spec.fields.get(key, key)
+            if name not in npz.files:
+                if key in spec.fields:
+                    raise fail(
+                        f"Import input file {path} has no array '{name}' (fields.{key}); it holds: "
+                        f"{', '.join(npz.files) or 'nothing'}."
+                    )
+                continue
+            try:
+                arrays[key] = npz[name]
+            except ValueError:
+                raise fail(
+                    f"Array '{name}' in {path} is an object array (e.g. a list of trials of different "
+                    "lengths); loading it needs allow_pickle: true (only for files you trust), or store "
+                    "the trials padded to N x U x T_max with a 'trial_lengths' array."
+                ) from None
+            names[key] = f"array '{name}'"
+    return arrays, ArrayNames(str(path), names)

@@ -1,0 +1,132 @@
+"""The import spec: how to read one recording from a file (docs/import_schema.md), as a pydantic schema."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bench.data.importers.messages import fail, validation_message
+from bench.data.importers.recipes import recipe_names
+from bench.data.sources import SourceParams
+
+FORMATS = ("npz", "mat", "csv")
+
+# Canonical array names a file may provide (``fields`` maps them to the names used in the file).
+CANONICAL_KEYS = (
+    "counts",
+    "behaviour",
+    "trial_id",
+    "label",
+    "labels",
+    "unit_ids",
+    "trial_counts",
+    "trial_lengths",
+    "trial_behaviour",
+    "trial_split",
+    "trial_ids",
+    "spike_times",
+    "spike_units",
+    "behaviour_timestamps",
+    "trial_start",
+    "trial_end",
+)
+
+# A CSV column: 0-based position (int) or header name (str).
+Column = int | str
+# CSV column lists also take selectors: "a:b" (a range), "unit_*" (a glob), or one such string alone.
+Columns = list[Column] | str
+
+
+class TrialStruct(BaseModel):
+    """A MATLAB struct array whose elements are trials (e.g. ``train_trial``, 91 x 8)."""
+
+    model_config = ConfigDict(extra="forbid")
+    variable: str
+    split: Literal["train", "valid", "test"] | None = None
+
+
+class ImportSpec(SourceParams):
+    """How to read one recording from a file (see docs/import_schema.md). Extra keys are refused."""
+
+    recipe: str | None = Field(None, description="named spec in bench/data/importers/recipes/")
+    format: Literal["npz", "mat", "csv"] | None = Field(None, description="default: from the file extension")
+    layout: Literal["continuous", "trials", "spikes"] | None = Field(None, description="default: from the keys")
+    path: str | None = Field(None, description="the data file (recipes: the folder holding the files)")
+    targets_path: str | None = Field(None, description="csv, continuous: per-bin targets file")
+    behaviour_path: str | None = Field(None, description="csv, spikes: behaviour samples file")
+    trials_path: str | None = Field(None, description="csv, spikes: one row per trial")
+    fields: dict[str, str] = Field(default_factory=dict, description="canonical key -> name in the file")
+    allow_pickle: bool = Field(False, description="npz: allow object arrays (lists of trials)")
+    # csv column selection: an int is a 0-based position, a str a header name, a range or a glob
+    header: bool | None = Field(None, description="csv files have a header row (default: detect)")
+    counts_columns: Columns | None = None
+    behaviour_columns: Columns | None = Field(None, description="behaviour dims to keep (csv: columns)")
+    label_column: Column | None = None
+    trial_column: Column | None = None
+    split_column: Column | None = None
+    spike_time_column: Column = 0
+    spike_unit_column: Column = 1
+    behaviour_time_column: Column = 0
+    trial_start_column: Column = 0
+    trial_end_column: Column = 1
+    # MATLAB struct arrays of trials
+    trial_structs: list[TrialStruct] | None = None
+    counts_field: str = "spikes"
+    id_field: str | None = None
+    label_field: str | None = None
+    label_axis: int | None = Field(None, ge=0, description="label = 0-based index along this struct-array axis")
+    behaviour_field: str | None = None
+    # meaning of the arrays
+    bin_size_s: float | None = Field(None, gt=0)
+    transpose_counts: bool = Field(False, description="counts are stored the other way round")
+    behaviour_kind: Literal["position", "velocity"] = "velocity"
+    behaviour_name: Literal["hand", "cursor", "finger"] = "hand"
+    label_offset: int = Field(0, description="subtracted from integer labels (1-8 -> 0-7 with 1)")
+    spike_placement: Literal["even", "jitter"] = "even"
+    seed: int = Field(0, description="seed of the jittered spike placement")
+    trial_gap_s: float = Field(0.1, ge=0, description="binned trials: minimum gap between trials")
+    trial_align_s: float = Field(0.1, ge=0, description="binned trials start on multiples of this (0: off)")
+    split_seed: int = 42
+    valid_fraction_of_train: float = Field(0.125, ge=0, lt=1)
+    recording_id: str | None = None
+    subject_id: str = "unknown"
+    brainset: str = "imported"
+    task_type: Literal["center_out", "random_target", "unknown"] | None = None
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(CANONICAL_KEYS))
+        if unknown:
+            raise ValueError(f"unknown canonical key(s) {unknown}; known: {', '.join(CANONICAL_KEYS)}")
+        return v
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, v: str | None) -> str | None:
+        if v is not None and v not in recipe_names():
+            raise ValueError(f"unknown recipe '{v}'; known recipes: {', '.join(recipe_names())}")
+        return v
+
+    @field_validator("counts_columns", "behaviour_columns")
+    @classmethod
+    def _one_selector_is_a_list(cls, v: Columns | None) -> list[Column] | None:
+        return [v] if isinstance(v, str) else v
+
+
+def validate_spec(spec: dict | ImportSpec, what: str = "import spec") -> ImportSpec:
+    """A validated ImportSpec, or a DataError listing every bad field."""
+    if isinstance(spec, ImportSpec):
+        return spec
+    if not isinstance(spec, dict):
+        raise fail(
+            f"Invalid {what}: expected a mapping of fields (path, bin_size_s, ...), got {type(spec).__name__}. "
+            "See docs/import_schema.md."
+        )
+    try:
+        return ImportSpec(**spec)
+    except ValidationError as exc:
+        raise fail(validation_message(exc, what)) from None
+    except TypeError as exc:
+        raise fail(f"Invalid {what}: {exc}.") from None
