@@ -8,7 +8,7 @@ population sizes: the embedding tables are indexed by the global indices built h
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
@@ -77,8 +77,3 @@ def drop_units(times: np.ndarray, units: np.ndarray, mask: np.ndarray) -> tuple[
 def tokens_between(rec: Recording, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
     """Spike tokens of [start, end): absolute times and local unit indices."""
     return rec.spikes_between(start, end)
-
-
-def packed_offsets(lengths: Sequence[int]) -> np.ndarray:
-    """cu_seqlens-style offsets [0, n0, n0+n1, ...] for packed variable-length batches."""
-    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
