@@ -1,4 +1,4 @@
-"""MLP on lagged binned counts: the feed-forward nonlinear baseline."""
+"""MLP on lagged binned counts (or feature streams): the feed-forward nonlinear baseline."""
 
 from __future__ import annotations
 
@@ -11,14 +11,7 @@ from torch import nn
 
 from bench.data.views import lagged
 from bench.models.base import SpikeChunk
-from bench.models.binned import (
-    BinnedMixin,
-    BinnedParams,
-    LagBuffer,
-    chunk_counts,
-    query_bins,
-    segment_counts,
-)
+from bench.models.binned import BinnedMixin, BinnedParams, LagBuffer, query_bins
 from bench.models.torch_decoder import TorchDecoder
 from bench.registry import models
 from bench.tasks.base import Segment, TaskData, TaskKind
@@ -56,10 +49,10 @@ class MLPDecoder(BinnedMixin, TorchDecoder):
         mean, std = self.setup_inputs(sessions)
         reps = self.params.n_lags + 1
         p = self.params
-        return MLPNet(self.n_units * reps, p.hidden, p.layers, p.dropout, self.spec.dim, np.tile(mean, reps), np.tile(std, reps))
+        return MLPNet(self.n_inputs * reps, p.hidden, p.layers, p.dropout, self.spec.dim, np.tile(mean, reps), np.tile(std, reps))
 
     def encode(self, seg: Segment) -> dict[str, np.ndarray]:
-        feats = lagged(segment_counts(seg, self.bin_s), self.params.n_lags)
+        feats = lagged(self.segment_inputs(seg), self.params.n_lags)
         return {"feats": feats, "query_bin": query_bins(seg.start, seg.query_times, self.bin_s, feats.shape[0])}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -67,11 +60,11 @@ class MLPDecoder(BinnedMixin, TorchDecoder):
         return torch.gather(out, 1, batch["query_bin"].unsqueeze(-1).expand(-1, -1, out.shape[-1]))
 
     def reset(self, recording) -> None:
-        self._lags = LagBuffer(self.n_units, self.params.n_lags)
+        self._lags = LagBuffer(self.n_inputs, self.params.n_lags)
 
     @torch.inference_mode()
     def step(self, chunk: SpikeChunk) -> np.ndarray:
-        counts = chunk_counts(chunk, self.n_units, self.bin_s)
+        counts = self.chunk_inputs(chunk)
         feats = self._lags.features(counts)
         idx = query_bins(chunk.start, chunk.query_times, self.bin_s, counts.shape[0])
         out = self.module(torch.from_numpy(feats[idx]).to(self.device))

@@ -1,6 +1,6 @@
 """Recurrent decoders on binned counts: GRU, S4D and Mamba baselines, streamed by carrying state.
 
-Counts are standardised per unit, embedded by a linear layer, passed through the backbone
+Counts (or feature streams, see ``bench.models.binned``) are standardised per channel, embedded by a linear layer, passed through the backbone
 (``bench.nn.backbones``: the same GRU / S4D / Mamba blocks POSSM uses) and read out per bin.
 The S4D and Mamba configurations are sized like the GRU baseline (~0.25M parameters with 85
 units) so the comparison is about the recurrence, not the size.
@@ -16,13 +16,7 @@ from pydantic import Field
 from torch import nn
 
 from bench.models.base import SpikeChunk
-from bench.models.binned import (
-    BinnedMixin,
-    BinnedParams,
-    chunk_counts,
-    query_bins,
-    segment_counts,
-)
+from bench.models.binned import BinnedMixin, BinnedParams, query_bins
 from bench.models.torch_decoder import TorchDecoder
 from bench.nn.backbones import make_backbone
 from bench.registry import models
@@ -76,10 +70,10 @@ class RecurrentDecoder(BinnedMixin, TorchDecoder):
 
     def build(self, sessions: Sequence[TaskData]) -> nn.Module:
         mean, std = self.setup_inputs(sessions)
-        return RecurrentNet(self.n_units, self.params, self.spec.dim, mean, std)
+        return RecurrentNet(self.n_inputs, self.params, self.spec.dim, mean, std)
 
     def encode(self, seg: Segment) -> dict[str, np.ndarray]:
-        counts = segment_counts(seg, self.bin_s)
+        counts = self.segment_inputs(seg)
         return {"counts": counts, "query_bin": query_bins(seg.start, seg.query_times, self.bin_s, counts.shape[0])}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -93,7 +87,7 @@ class RecurrentDecoder(BinnedMixin, TorchDecoder):
 
     @torch.inference_mode()
     def step(self, chunk: SpikeChunk) -> np.ndarray:
-        counts = chunk_counts(chunk, self.n_units, self.bin_s)
+        counts = self.chunk_inputs(chunk)
         x = self.module.embed_counts(torch.from_numpy(counts).to(self.device))
         outs = []
         for b in range(x.shape[0]):  # bins of this chunk (one at the default 50 ms)

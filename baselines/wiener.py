@@ -1,4 +1,4 @@
-"""Wiener filter: ridge regression of velocity on lagged binned counts (scikit-learn).
+"""Wiener filter: ridge regression of velocity on lagged binned counts or features (scikit-learn).
 
 The classical BCI decoder. The ridge penalty is chosen on the validation split from a log grid.
 For classification the same filter regresses one-hot class codes and its outputs are the class
@@ -17,14 +17,7 @@ from scipy.linalg import LinAlgWarning
 from sklearn.linear_model import Ridge
 
 from bench.models.base import Decoder, SpikeChunk
-from bench.models.binned import (
-    BinnedMixin,
-    BinnedParams,
-    LagBuffer,
-    chunk_counts,
-    query_bins,
-    segment_counts,
-)
+from bench.models.binned import BinnedMixin, BinnedParams, LagBuffer, query_bins
 from bench.data.views import lagged
 from bench.registry import models
 from bench.tasks.base import Segment, TaskData, TaskKind
@@ -46,7 +39,7 @@ class WienerFilter(BinnedMixin, Decoder):
     def _design(self, segments: Sequence[Segment]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         xs, ys, ws = [], [], []
         for seg in segments:
-            feats = lagged(segment_counts(seg, self.bin_s), self.params.n_lags)
+            feats = lagged(self.segment_inputs(seg), self.params.n_lags)
             idx = query_bins(seg.start, seg.query_times, self.bin_s, feats.shape[0])
             xs.append(feats[idx])
             ys.append(self._codes(seg.targets))
@@ -62,8 +55,7 @@ class WienerFilter(BinnedMixin, Decoder):
     def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
         data = sessions[0]
         self.spec = data.spec
-        self.check_chunk(data.chunk_s)
-        self.n_units = data.recording.n_units
+        self.plan_inputs(data)
         x, y, w = self._design(data.segments("train"))
         xv, yv, wv = self._design(data.segments("valid") or data.segments("train"))
         self.x_mean, self.x_std = x.mean(axis=0), x.std(axis=0) + 1e-6
@@ -85,16 +77,16 @@ class WienerFilter(BinnedMixin, Decoder):
     def predict(self, segments: Sequence[Segment]) -> list[np.ndarray]:
         out = []
         for seg in segments:
-            feats = lagged(segment_counts(seg, self.bin_s), self.params.n_lags)
+            feats = lagged(self.segment_inputs(seg), self.params.n_lags)
             idx = query_bins(seg.start, seg.query_times, self.bin_s, feats.shape[0])
             out.append(feats[idx] @ self.coef + self.intercept)
         return out
 
     def reset(self, recording) -> None:
-        self._lags = LagBuffer(self.n_units, self.params.n_lags)
+        self._lags = LagBuffer(self.n_inputs, self.params.n_lags)
 
     def step(self, chunk: SpikeChunk) -> np.ndarray:
-        counts = chunk_counts(chunk, self.n_units, self.bin_s)
+        counts = self.chunk_inputs(chunk)
         feats = self._lags.features(counts)
         idx = query_bins(chunk.start, chunk.query_times, self.bin_s, counts.shape[0])
         return feats[idx] @ self.coef + self.intercept

@@ -25,12 +25,14 @@ import torch
 from pydantic import Field
 
 from bench.data.views import grid_index
-from bench.models.base import ModelParams, SpikeChunk
+from bench.data.recording import SPIKES
+from bench.models.base import InputKind, ModelParams, SpikeChunk
 from bench.models.presets import Preset
 from bench.models.tokens import Vocabulary, session_units, unit_dropout_keep
 from bench.models.torch_decoder import TorchDecoder
 from bench.registry import models
 from bench.tasks.base import Segment, TaskData, TaskKind
+from possm.features import ChunkFeatures, FeatureProjection
 from possm.model import POSSMNet
 from possm.streaming import StreamingPOSSM
 
@@ -51,6 +53,10 @@ class POSSMParams(ModelParams):
     t_min: float = Field(1e-4, gt=0, description="shortest RoPE period (s)")
     t_max: float = Field(10.0, gt=0, description="longest RoPE period (s)")
     unit_dropout: bool = Field(True, description="train on random subsets of units (min 60, mode 300, max 1000)")
+    feature_streams: list[str] = Field(
+        default_factory=list, description="feature streams (e.g. spike_band_power) read per chunk and added to "
+        "its latents through a linear projection; their bin must divide the chunk (possm.features)",
+    )
 
 
 class POSSMDecoder(TorchDecoder):
@@ -59,14 +65,25 @@ class POSSMDecoder(TorchDecoder):
     Params = POSSMParams
     supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
     embedding_prefixes = ("unit_emb", "session_emb")
+    inputs = frozenset({InputKind.spike_events, InputKind.features})
     module: POSSMNet
+
+    def read_streams(self) -> dict[str, InputKind]:
+        return {SPIKES: InputKind.spike_events, **{n: InputKind.features for n in self.params.feature_streams}}
 
     # ------------------------------------------------------------------ tokenisation
     def build(self, sessions: Sequence[TaskData]) -> POSSMNet:
         self.vocab = Vocabulary()
         self.vocab.add(d.recording for d in sessions)
+        self.check_inputs(d.recording for d in sessions)
         self.unit_ranges = session_units(self.vocab, (d.recording for d in sessions))
-        return POSSMNet(self.params, len(self.vocab.units), len(self.vocab.sessions), self.spec.dim)
+        net = POSSMNet(self.params, len(self.vocab.units), len(self.vocab.sessions), self.spec.dim)
+        self.feature_input = None
+        if self.params.feature_streams:
+            self.feature_input = ChunkFeatures.plan(sessions, self.params.feature_streams, self.chunk_s)
+            mean, std = self.feature_input.train_stats(sessions, self.chunk_s)
+            net.feature_in = FeatureProjection(self.feature_input.width, self.params.n_latents * self.params.dim, mean, std)
+        return net
 
     def encode(self, seg: Segment) -> dict[str, np.ndarray]:
         rec, c = seg.recording, self.chunk_s
@@ -80,7 +97,9 @@ class POSSMDecoder(TorchDecoder):
         tok_chunk = np.concatenate([chunk, empty])
         dt = np.concatenate([times - mids[chunk], np.zeros(empty.size)])
         order = np.argsort(tok_chunk, kind="stable")
+        extra = {} if self.feature_input is None else {"features": self.feature_input.segment_features(seg, c)}
         return {
+            **extra,
             "tok_unit": unit[order].astype(np.int64),
             "tok_dt": dt[order].astype(np.float32),
             "tok_chunk": tok_chunk[order].astype(np.int64),
@@ -141,7 +160,10 @@ class POSSMDecoder(TorchDecoder):
         else:  # an empty chunk holds one padding token at its centre
             unit, dt = np.array([self._stream.pad_row]), np.zeros(1)
         times = np.concatenate([dt, [end], chunk.query_times - self._origin])
-        out = self._stream.step(torch.from_numpy(unit), torch.from_numpy(times))
+        extra = None
+        if self.feature_input is not None:
+            extra = self.module.feature_in(torch.from_numpy(self.feature_input.chunk_features(chunk)).to(self.device))
+        out = self._stream.step(torch.from_numpy(unit), torch.from_numpy(times), extra)
         return out.numpy()  # de-normalised by the stream's readout
 
 

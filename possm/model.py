@@ -6,6 +6,8 @@ embedding with value rotation; an empty chunk holds one padding token). The late
 recurrent backbone (GRU, S4D or Mamba) whose outputs are timestamped at chunk ends. Each output
 query (session embedding at an output timestamp, with RoPE) attends to the k most recent
 backbone outputs, including the chunk that holds its timestamp; a linear head reads it out.
+With feature streams configured (``possm.features``), each chunk's features are projected and
+added to its latents before the backbone.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class POSSMNet(nn.Module):
         nn.init.normal_(self.unit_emb.weight, std=1.0)  # unit identity must dominate the token type
         nn.init.normal_(self.token_type_emb.weight, std=0.02)
         nn.init.normal_(self.session_emb.weight, std=0.02)
+        # per-chunk feature projection (possm.features), set by the decoder after the weights above
+        # are drawn, so they are the same with or without it; None: spike tokens only
+        self.feature_in: nn.Module | None = None
 
     # ------------------------------------------------------------------ pieces shared by both paths
     def token_kv_table(self) -> Tensor:
@@ -94,6 +99,8 @@ class POSSMNet(nn.Module):
         valid = batch["tok_valid"]
         chunk = batch["tok_chunk"] + C * torch.arange(B, device=valid.device).unsqueeze(1)
         z = self.encode_chunks(batch["tok_unit"][valid], batch["tok_dt"][valid], chunk[valid], B * C)
+        if self.feature_in is not None:
+            z = z + self.feature_in(batch["features"].reshape(B * C, -1))
         h = self.backbone(z.reshape(B, C, -1))
         kv = self.decoder.context_kv(h, self.rotary(batch["chunk_end"]))
         attn = recent_chunks_mask(batch["query_chunk"], C, self.p.k_recent, batch["chunk_valid"])

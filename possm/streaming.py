@@ -44,7 +44,8 @@ class StreamingPOSSM:
     ``step(unit, times)``: ``unit`` (N,) int64 rows of the token table (the padding token is row
     ``pad_row``, used alone for an empty chunk); ``times`` (N + 1 + Q,) float64: the N token
     offsets from the chunk centre, then the chunk end, then the Q output query times (both on the
-    offline path's clock). Returns (Q, n_out), with ``output_affine`` = ``(scale, shift)`` (the
+    offline path's clock); ``latent_extra`` (1, n_latents * dim): the chunk's projected feature
+    streams, added to its latents. Returns (Q, n_out), with ``output_affine`` = ``(scale, shift)`` (the
     decoder's target de-normalisation) applied when given: it is folded into the readout.
     """
 
@@ -126,7 +127,7 @@ class StreamingPOSSM:
                                 device=self.omega2.device)
         self.n_seen = 0
 
-    def step(self, unit: Tensor, times: Tensor) -> Tensor:
+    def step(self, unit: Tensor, times: Tensor, latent_extra: Tensor | None = None) -> Tensor:
         n = unit.shape[0]
         He, L, Dh, Hd, P = self.enc_heads, self.n_latents, self.dim_head, self.dec_heads, self.n_rot
         feats = torch.cos(torch.addcmul(self.phase2, times.unsqueeze(-1), self.omega2)).to(self.dtype)
@@ -145,7 +146,8 @@ class StreamingPOSSM:
         z = z + self.enc_ff(z)
 
         # backbone: one step over the chunk's latents
-        y, self.backbone_state = self.backbone.step(z.reshape(1, -1), self.backbone_state)
+        z = z.reshape(1, -1) if latent_extra is None else z.reshape(1, -1) + latent_extra  # feature streams
+        y, self.backbone_state = self.backbone.step(z, self.backbone_state)
 
         # key / value of the new backbone output, timestamped at the chunk end, into the ring
         kv = self.dec_kv(self.dec_norm(y)).view(2, Hd, Dh // 2, 2)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import ClassVar, Sequence
+from typing import ClassVar, Iterable, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from bench.data.recording import SPIKES, Recording
 from bench.data.views import feature_between
+from bench.errors import DataError
 from bench.models.windows import chunk_edges, chunk_of
 from bench.tasks.base import Segment, TaskData, TaskKind
 
@@ -121,6 +122,16 @@ class Decoder:
     def missing_inputs(self, recording: Recording) -> list[str]:
         """The streams this configured model reads that ``recording`` lacks (see ``Recording.streams``)."""
         return [name for name in self.read_streams() if name not in recording.streams]
+
+    def check_inputs(self, recordings: Iterable[Recording]) -> None:
+        """DataError naming the model, the recording and the streams it lacks, if any does."""
+        for rec in recordings:
+            missing = self.missing_inputs(rec)
+            if missing:
+                raise DataError(
+                    f"Model '{self.registry_name}' reads {', '.join(missing)}, which recording "
+                    f"{rec.path or rec.recording_id} lacks (its streams: {', '.join(rec.streams) or 'none'})."
+                )
 
     # -- training / offline
     def fit(self, sessions: Sequence[TaskData], train: "TrainConfig", progress: bool = True) -> dict:
