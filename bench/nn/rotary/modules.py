@@ -99,28 +99,21 @@ class RotaryCrossAttention(nn.Module):
         q = self.to_q(x_query).unflatten(-1, (self.heads, self.dim_head))
         return apply_rotary(q, _heads_rot(query_rot))
 
-
     def forward(
         self,
         x_query: Tensor,
-        x_context: Optional[Tensor],
         query_rot: Tensor,
-        context_rot: Optional[Tensor],
+        kv: tuple[Tensor, Tensor],
         context_mask: Optional[Tensor] = None,
         attn_mask: Optional[Tensor] = None,
-        kv: Optional[tuple[Tensor, Tensor]] = None,
     ) -> Tensor:
-        """Padded layout.
+        """Padded layout; the context comes as keys/values from :meth:`project_context`, so that
+        a caller (the block) normalises and projects a context once however often it is read.
 
-        Shapes: ``x_query (B, Nq, D)``, ``x_context (B, Nc, Dc)``, ``query_rot (B, Nq, P)``,
-        ``context_rot (B, Nc, P)`` (complex), ``context_mask (B, Nc)`` bool (True = real token),
-        ``attn_mask (B, Nq, Nc)`` or ``(B, H, Nq, Nc)`` bool (True = may attend). ``kv``: output
-        of :meth:`project_context`, replaces ``x_context``/``context_rot``. Returns ``(B, Nq, D)``.
+        Shapes: ``x_query (B, Nq, D)``, ``query_rot (B, Nq, P)`` (complex), ``kv`` two
+        ``(B, Nc, H, Dh)``, ``context_mask (B, Nc)`` bool (True = real token), ``attn_mask
+        (B, Nq, Nc)`` or ``(B, H, Nq, Nc)`` bool (True = may attend). Returns ``(B, Nq, D)``.
         """
-        if kv is None:
-            if x_context is None or context_rot is None:
-                raise ValueError("give x_context and context_rot, or precomputed kv")
-            kv = self.project_context(x_context, context_rot)
         k, v = kv
         q = self._query(x_query, query_rot)
         mask = None
@@ -244,8 +237,7 @@ class RotaryCrossAttentionBlock(nn.Module):
                 raise ValueError("give x_context and context_rot, or precomputed kv")
             kv = self.context_kv(x_context, context_rot)
         x = x_query + self.attn(
-            self.norm_query(x_query), None, query_rot, None,
-            context_mask=context_mask, attn_mask=attn_mask, kv=kv,
+            self.norm_query(x_query), query_rot, kv, context_mask=context_mask, attn_mask=attn_mask
         )
         return x + self.ff(x)
 

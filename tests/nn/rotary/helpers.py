@@ -29,3 +29,8 @@ def paper_rotation_matrix(t: float, periods: torch.Tensor, head_dim: int) -> tor
             [[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], dtype=F64
         )
     return r
+
+
+def cross(m, x_query, x_context, query_rot, context_rot, **masks):
+    """A cross-attention module applied to a raw context (projected and rotated here)."""
+    return m(x_query, query_rot, m.project_context(x_context, context_rot), **masks)

@@ -11,7 +11,7 @@ from bench.nn.rotary.modules import (
     RotaryCrossAttentionBlock,
     RotarySelfAttentionBlock,
 )
-from tests.nn.rotary.helpers import C128, F64, paper_rotation_matrix, randomise
+from tests.nn.rotary.helpers import C128, F64, cross, paper_rotation_matrix, randomise
 
 
 def _cross(rotate_value: bool, dim=32, cdim=24, heads=2, dim_head=16, seed=0) -> RotaryCrossAttention:
@@ -39,10 +39,10 @@ def test_time_shift_invariance(rotate_value):
     shifted = (emb(tq + shift, C128), emb(tc + shift, C128))
     s0, s1 = _scores(m, xq, xc, *args), _scores(m, xq, xc, *shifted)
     assert torch.allclose(s0, s1, atol=1e-9)
-    y0, y1 = m(xq, xc, *args), m(xq, xc, *shifted)
+    y0, y1 = cross(m, xq, xc, *args), cross(m, xq, xc, *shifted)
     assert torch.allclose(y0, y1, atol=1e-9)
     # but moving the keys relative to the queries changes the output
-    y2 = m(xq, xc, args[0], emb(tc + 0.01, C128))
+    y2 = cross(m, xq, xc, args[0], emb(tc + 0.01, C128))
     assert (y2 - y0).abs().max() > 1e-3
 
 
@@ -53,7 +53,7 @@ def test_value_rotation_equals_direct_relative_formula():
     torch.manual_seed(6)
     xq, xc = torch.randn(1, 3, 32, dtype=F64), torch.randn(1, 7, 24, dtype=F64)
     tq, tc = torch.rand(1, 3, dtype=F64), torch.rand(1, 7, dtype=F64)
-    y = m(xq, xc, emb(tq, C128), emb(tc, C128))
+    y = cross(m, xq, xc, emb(tq, C128), emb(tc, C128))
 
     q = m.to_q(xq)[0]
     k, v = m.to_kv(xc)[0].chunk(2, dim=-1)
@@ -80,13 +80,13 @@ def test_padding_tokens_change_nothing():
     mask = torch.zeros(3, n_max, dtype=torch.bool)
     for b, n in enumerate(lens):
         xc[b, :n], tc[b, :n], mask[b, :n] = xs[b], ts[b], True
-    y = m(xq, xc, emb(tq, C128), emb(tc, C128), context_mask=mask)
+    y = cross(m, xq, xc, emb(tq, C128), emb(tc, C128), context_mask=mask)
     for b, n in enumerate(lens):
-        yb = m(xq[b : b + 1], xs[b][None], emb(tq[b : b + 1], C128), emb(ts[b][None], C128))
+        yb = cross(m, xq[b : b + 1], xs[b][None], emb(tq[b : b + 1], C128), emb(ts[b][None], C128))
         assert torch.allclose(y[b], yb[0], atol=1e-12)
     # different garbage, same result
     xc2 = torch.where(mask[..., None], xc, -xc)
-    assert torch.allclose(m(xq, xc2, emb(tq, C128), emb(tc, C128), context_mask=mask), y, atol=1e-12)
+    assert torch.allclose(cross(m, xq, xc2, emb(tq, C128), emb(tc, C128), context_mask=mask), y, atol=1e-12)
 
 
 def test_queries_without_visible_keys_give_bias_not_nan():
@@ -95,19 +95,25 @@ def test_queries_without_visible_keys_give_bias_not_nan():
     xq, xc = torch.randn(2, 3, 32, dtype=F64), torch.randn(2, 4, 24, dtype=F64)
     rq, rc = emb(torch.rand(2, 3, dtype=F64), C128), emb(torch.rand(2, 4, dtype=F64), C128)
     mask = torch.tensor([[False] * 4, [True] * 4])
-    y = m(xq, xc, rq, rc, context_mask=mask)
+    y = cross(m, xq, xc, rq, rc, context_mask=mask)
     assert torch.isfinite(y).all()
     assert torch.allclose(y[0], m.to_out.bias.expand(3, -1))
-    assert torch.allclose(y[1], m(xq[1:], xc[1:], rq[1:], rc[1:])[0])
+    assert torch.allclose(y[1], cross(m, xq[1:], xc[1:], rq[1:], rc[1:])[0])
 
 
-def test_cached_kv_equals_recomputed():
-    m = _cross(True)
+def test_block_cached_kv_equals_recomputed():
+    """A context normalised and projected once (``context_kv``, reused across query steps) gives
+    what the block computes from the raw context."""
+    torch.manual_seed(11)
+    block = RotaryCrossAttentionBlock(32, 24, heads=2, dim_head=16, rotate_value=True).double().eval()
+    randomise(block)
     emb = RotaryTimeEmbedding(16)
     xq, xc = torch.randn(1, 1, 32, dtype=F64), torch.randn(1, 30, 24, dtype=F64)
     rq, rc = emb(torch.rand(1, 1, dtype=F64), C128), emb(torch.rand(1, 30, dtype=F64), C128)
-    kv = m.project_context(xc, rc)
-    assert torch.equal(m(xq, None, rq, None, kv=kv), m(xq, xc, rq, rc))
+    kv = block.context_kv(xc, rc)
+    assert torch.equal(block(xq, None, rq, None, kv=kv), block(xq, xc, rq, rc))
+    with pytest.raises(ValueError, match="kv"):
+        block(xq, None, rq, None)
 
 
 def test_gradients_flow_to_all_parameters_and_inputs():
@@ -142,6 +148,6 @@ def test_float32_module_matches_float64():
     torch.manual_seed(14)
     xq, xc = torch.randn(2, 3, 32, dtype=F64), torch.randn(2, 20, 24, dtype=F64)
     tq, tc = torch.rand(2, 3, dtype=F64), torch.rand(2, 20, dtype=F64)
-    y64 = m64(xq, xc, emb(tq, C128), emb(tc, C128))
-    y32 = m32(xq.float(), xc.float(), emb(tq), emb(tc))
+    y64 = cross(m64, xq, xc, emb(tq, C128), emb(tc, C128))
+    y32 = cross(m32, xq.float(), xc.float(), emb(tq), emb(tc))
     assert torch.allclose(y32.double(), y64, atol=1e-4)

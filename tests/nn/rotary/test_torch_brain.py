@@ -12,7 +12,7 @@ from bench.nn.rotary import (
     RotaryTimeEmbedding,
     apply_rotary,
 )
-from tests.nn.rotary.helpers import C128, F64, randomise
+from tests.nn.rotary.helpers import C128, F64, cross, randomise
 
 
 def _tb():
@@ -70,7 +70,7 @@ def test_matches_torch_brain_cross_attention(rotate_value):
     mask[:, 0] = True
     y_ref = ref(xq, xc, ref_emb(tq), ref_emb(tc), mask)
     # torch_brain normalises inside its attention; ours takes normalised inputs
-    y = ours(ref.norm(xq), ref.norm_context(xc), emb(tq, C128), emb(tc, C128), context_mask=mask)
+    y = cross(ours, ref.norm(xq), ref.norm_context(xc), emb(tq, C128), emb(tc, C128), context_mask=mask)
     assert (y - y_ref).abs().max().item() < 1e-10
 
 
@@ -134,10 +134,11 @@ def test_float32_is_closer_to_exact_than_torch_brain():
     # float32-representable timestamps, so that only the angle arithmetic differs
     tq, tc = torch.rand(2, 4).double(), torch.rand(2, 50).double()
     with torch.no_grad():
-        exact = ours.double()(ref.double().norm(xq.double()), ref.norm_context(xc.double()), emb(tq, C128), emb(tc, C128))
+        exact = cross(ours.double(), ref.double().norm(xq.double()), ref.norm_context(xc.double()), emb(tq, C128),
+                      emb(tc, C128))
         ours.float()
         ref.float()
-        y = ours(ref.norm(xq), ref.norm_context(xc), emb(tq.float()), emb(tc.float()))
+        y = cross(ours, ref.norm(xq), ref.norm_context(xc), emb(tq.float()), emb(tc.float()))
         ref_emb = tbn.RotaryTimeEmbedding(head_dim=64, rotate_dim=32, t_min=1e-4, t_max=10.0)
         y_ref = ref(xq, xc, ref_emb(tq.float()), ref_emb(tc.float()))
     err_ours = (y.double() - exact).abs().max().item()
@@ -165,5 +166,5 @@ def test_matches_torch_brain_float32_given_same_rotations():
     mask = torch.rand(2, 200) > 0.2
     with torch.no_grad():
         y_ref = ref(xq, xc, _to_tb_layout(rq), _to_tb_layout(rc), mask)
-        y = ours(ref.norm(xq), ref.norm_context(xc), rq, rc, context_mask=mask)
+        y = cross(ours, ref.norm(xq), ref.norm_context(xc), rq, rc, context_mask=mask)
     assert (y - y_ref).abs().max().item() < 1e-5
