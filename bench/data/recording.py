@@ -177,6 +177,9 @@ class Recording:
     path: Path | None = None
     features: dict[str, FeatureStream] = field(default_factory=dict)
     events_from: str | None = None
+    # the spikes were placed inside bins of this width by the importer (from binned counts), so they
+    # carry no timing finer than it; None: recorded spike times
+    spike_bin_s: float | None = None
     # per-process cache of derived views (binned counts etc.), filled by bench.data.views
     _views: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -215,6 +218,21 @@ class Recording:
     def split(self, name: str) -> Intervals:
         return self.splits[name]
 
+    def check_bin(self, width_s: float, what: str) -> None:
+        """DataError unless ``width_s`` is a whole number of the bins the spikes were imported at."""
+        if self.spike_bin_s is None:
+            return
+        ratio = width_s / self.spike_bin_s
+        if round(ratio) < 1 or abs(ratio - round(ratio)) > _GRID_TOL:
+            native = self.spike_bin_s * 1000
+            raise DataError(
+                f"Recording {self.path or self.recording_id} holds spikes imported from counts binned at {native:g} ms; "
+                f"{what} of {width_s * 1000:g} ms is not a whole multiple of it, so its bins would split the imported "
+                f"bins at made-up spike positions. Use a multiple of {native:g} ms (e.g. {native:g} or "
+                f"{2 * native:g} ms) for model bins and the suite's chunk_ms; recordings of different bin widths "
+                "need separate suites."
+            )
+
     def spikes_between(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
         """Spike times and unit indices with start <= t < end (spike_times are sorted)."""
         lo, hi = np.searchsorted(self.spike_times, [start, end], side="left")
@@ -244,7 +262,8 @@ def _to_temporaldata(rec: Recording):
     fields: dict = dict(
         brainset=Data(id=rec.brainset),
         subject=Data(id=rec.subject_id),
-        session=Data(id=rec.recording_id, task=rec.task_type),
+        session=Data(id=rec.recording_id, task=rec.task_type,
+                     **({"spike_bin_s": rec.spike_bin_s} if rec.spike_bin_s is not None else {})),
         domain=interval(rec.domain),
     )
     if rec.events_from is None and rec.n_units:  # derived events are re-derived on loading
@@ -482,6 +501,9 @@ def _from_data(data, path: Path) -> Recording:
     declared = None
     if "session" in keys and "task" in set(data.session.keys()):
         declared = _text(data.session.task)
+    spike_bin_s = None
+    if "session" in keys and "spike_bin_s" in set(data.session.keys()):
+        spike_bin_s = float(data.session.spike_bin_s)
     fields = dict(
         recording_id=ident("session", path.stem),
         subject_id=ident("subject", "unknown"),
@@ -497,6 +519,7 @@ def _from_data(data, path: Path) -> Recording:
         outliers=outliers,
         splits=splits,
         path=path,
+        spike_bin_s=spike_bin_s,
     )
     try:
         rec = Recording(**fields, features=features)

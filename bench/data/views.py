@@ -46,6 +46,7 @@ def binned_counts(rec: Recording, bin_s: float) -> np.ndarray:
     """Whole-recording counts (n_bins, n_units) on the grid anchored at the domain start; cached."""
     key = ("binned", round(bin_s, 9))
     if key not in rec._views:
+        rec.check_bin(bin_s, "a model's bin width (bin_ms)")
         origin = float(rec.domain.start[0])
         n_bins = int(math.ceil((float(rec.domain.end[-1]) - origin) / bin_s - _EPS))
         rec._views[key] = bin_spikes(rec.spike_times, rec.spike_units, rec.n_units, origin, n_bins, bin_s)

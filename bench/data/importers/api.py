@@ -32,7 +32,14 @@ def import_arrays(arrays: dict[str, Any], spec: dict | ImportSpec | None = None,
             data[key] = arrays[name]
         elif key in s.fields:
             raise fail(f"The arrays given to import_arrays have no '{name}' (fields.{key}); they hold {', '.join(arrays)}.")
+    for stream, fs in s.features.items():
+        for store, name in (("features", fs.key or stream), ("feature_channels", fs.channel_ids)):
+            if name is not None and name not in arrays:
+                raise fail(f"The arrays given to import_arrays have no '{name}' (features.{stream}); they hold {', '.join(arrays)}.")
+            if name is not None:
+                data.setdefault(store, {})[stream] = arrays[name]
     names = ArrayNames("the arrays given to import_arrays", {k: f"'{s.fields.get(k, k)}'" for k in data})
+    names.names.update({f"features.{n}": f"'{fs.key or n}'" for n, fs in s.features.items()})
     return build_recording(data, s, names, behaviour_selected=False)
 
 

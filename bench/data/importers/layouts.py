@@ -12,6 +12,7 @@ import numpy as np
 
 from bench.data.importers import checks
 from bench.data.importers.checks import check_counts, check_finite, per_trial, select_dims, split_codes, vector
+from bench.data.importers.features import feature_streams, timeline_bins
 from bench.data.importers.messages import ArrayNames, fail, shape_of
 from bench.data.importers.spec import ImportSpec
 from bench.data.importers.timeline import (
@@ -27,8 +28,10 @@ from bench.data.intervals import Intervals
 from bench.data.recording import Behaviour, Recording, Trials
 
 
-def _import_continuous(arrays: dict, spec: ImportSpec, names: ArrayNames, behaviour_selected: bool) -> Recording:
-    need_bin_size(spec, names)
+def _continuous_counts(arrays: dict, spec: ImportSpec, names: ArrayNames) -> np.ndarray:
+    """Counts (T bins, U units); a recording of feature streams only has U = 0 on its timeline."""
+    if "counts" not in arrays:
+        return np.zeros((timeline_bins(arrays, spec, names), 0), np.int32)
     raw = arrays["counts"]
     c = np.asarray(raw)
     if c.ndim != 2:
@@ -36,9 +39,16 @@ def _import_continuous(arrays: dict, spec: ImportSpec, names: ArrayNames, behavi
     if spec.transpose_counts:
         c = c.T
     counts = check_counts(c, "counts", names)
-    T = counts.shape[0]
-    if T == 0 or counts.shape[1] == 0:
+    if counts.shape[0] == 0 or counts.shape[1] == 0:
         raise fail(f"{names('counts')} has shape {shape_of(raw)}; expected at least one bin and one unit.")
+    return counts
+
+
+def _import_continuous(arrays: dict, spec: ImportSpec, names: ArrayNames, behaviour_selected: bool) -> Recording:
+    need_bin_size(spec, names)
+    counts = _continuous_counts(arrays, spec, names)
+    T = counts.shape[0]
+    streams = feature_streams(arrays, spec, names, T) if spec.features else {}
 
     beh = None
     if arrays.get("behaviour") is not None:
@@ -61,7 +71,7 @@ def _import_continuous(arrays: dict, spec: ImportSpec, names: ArrayNames, behavi
             sp = vector(arrays, "trial_split", T, names, f"({T},): one split per bin (without 'trial_id')")
             bin_split = split_codes(sp, "trial_split", names)
         seg_beh = [beh] if beh is not None else None
-        return build_binned(arrays, [counts], seg_beh, None, bin_split, False, spec, names)
+        return build_binned(arrays, [counts], seg_beh, None, bin_split, False, spec, names, streams)
 
     tid = vector(arrays, "trial_id", T, names, f"({T},): one trial id per bin")
     change = np.flatnonzero(tid[1:] != tid[:-1]) + 1
@@ -84,7 +94,7 @@ def _import_continuous(arrays: dict, spec: ImportSpec, names: ArrayNames, behavi
     if "trial_split" in arrays:
         sp = vector(arrays, "trial_split", None, names, f"({T},) per bin or ({n},) per trial")
         split = per_trial(split_codes(sp, "trial_split", names), seg_of_bin, n, "trial_split", names)
-    return build_binned(arrays, segs, seg_beh, labels, split, True, spec, names)
+    return build_binned(arrays, segs, seg_beh, labels, split, True, spec, names, streams)
 
 
 def _import_trials(arrays: dict, spec: ImportSpec, names: ArrayNames, behaviour_selected: bool) -> Recording:
@@ -256,10 +266,12 @@ def _import_spikes(arrays: dict, spec: ImportSpec, names: ArrayNames, behaviour_
     )
 
 
-def _infer_layout(arrays: dict, names: ArrayNames) -> str:
+def _infer_layout(arrays: dict, spec: ImportSpec, names: ArrayNames) -> str:
     for key, layout in (("counts", "continuous"), ("trial_counts", "trials"), ("spike_times", "spikes")):
         if key in arrays:
             return layout
+    if spec.features:
+        return "continuous"
     raise fail(
         f"{names.where} holds none of the arrays 'counts' (continuous layout), 'trial_counts' (trials "
         "layout) or 'spike_times' (spikes layout); name the right ones with 'fields' (e.g. fields: "
@@ -275,9 +287,14 @@ def build_recording(arrays: dict[str, Any], spec: ImportSpec, names: ArrayNames,
 
     ``behaviour_selected``: the reader already kept only ``behaviour_columns`` (CSV).
     """
-    layout = spec.layout or _infer_layout(arrays, names)
+    layout = spec.layout or _infer_layout(arrays, spec, names)
+    if spec.features and layout != "continuous":
+        raise fail(
+            f"Feature streams ({', '.join(spec.features)}) are imported with the 'continuous' layout (bins on one "
+            f"timeline from 0 s), not the '{layout}' layout of {names.where}."
+        )
     key = _LAYOUT_KEY[layout]
-    if key not in arrays:
+    if key not in arrays and not spec.features:
         raise fail(f"{names.where} has no '{spec.fields.get(key, key)}' array, which the '{layout}' layout needs (fields.{key}).")
     build = {"continuous": _import_continuous, "trials": _import_trials, "spikes": _import_spikes}[layout]
     return build(arrays, spec, names, behaviour_selected)

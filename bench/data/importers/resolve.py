@@ -31,6 +31,20 @@ def path_resolver(base_dir: str | Path | None) -> Callable[[str | Path], Path]:
     return resolve
 
 
+def absolute_paths(fields: dict[str, Any], resolve: Callable[[str | Path], Path]) -> dict[str, Any]:
+    """A copy of spec fields with every file path (``*_path`` fields, each stream's ``path``) resolved."""
+    out = dict(fields)
+    for key in PATH_FIELDS:
+        if isinstance(out.get(key), str) and out[key]:
+            out[key] = str(resolve(out[key]))
+    if isinstance(out.get("features"), dict):
+        out["features"] = {
+            name: {**f, "path": str(resolve(f["path"]))} if isinstance(f, dict) and f.get("path") else f
+            for name, f in out["features"].items()
+        }
+    return out
+
+
 def apply_recipe(spec: ImportSpec, resolve: Callable[[str | Path], Path]) -> ImportSpec:
     """Merge a recipe under the fields the user set and make every path absolute."""
     user = spec.model_dump(exclude_unset=True)
@@ -54,15 +68,9 @@ def apply_recipe(spec: ImportSpec, resolve: Callable[[str | Path], Path]) -> Imp
         for key in PATH_FIELDS:
             if fields.get(key) is not None:
                 fields[key] = str(folder / fields[key])
-        for key in PATH_FIELDS:  # user-given extra paths resolve against the user's folder
-            if user.get(key):
-                user[key] = str(resolve(user[key]))
-        merged = {**fields, **user, "recipe": spec.recipe}
+        merged = {**fields, **absolute_paths(user, resolve), "recipe": spec.recipe}
     else:
-        merged = dict(user)
-        for key in PATH_FIELDS:
-            if merged.get(key):
-                merged[key] = str(resolve(merged[key]))
+        merged = absolute_paths(user, resolve)
     merged.update(extra)
     try:
         return type(spec)(**merged)
@@ -107,6 +115,11 @@ def input_files(spec: ImportSpec) -> list[tuple[str, Path]]:
             recipe_note = f" of recipe '{spec.recipe}'" if spec.recipe else ""
             raise fail(f"Import input file {p} does not exist{hint} (field '{key}'{recipe_note}).")
         out.append((key, p))
+    for name, fs in spec.features.items():
+        if fs.path and not Path(fs.path).is_file():
+            raise fail(f"Import input file {fs.path} does not exist (field 'features.{name}.path').")
+        if fs.path:
+            out.append((f"features.{name}.path", Path(fs.path)))
     return out
 
 

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from bench.data.importers.api import import_hints, load_spec
 from bench.data.importers.messages import fail
 from bench.data.importers.resolve import (
-    PATH_FIELDS,
+    absolute_paths,
     apply_recipe,
     fingerprint,
     format_of,
@@ -81,10 +81,7 @@ class ImportSource(DataSource):
         else:
             file = self.resolve(self.params.spec)
             fields = read_spec_file(file, f"field 'spec' of data source 'import', relative to {self.base_dir}")
-            in_file_folder = path_resolver(file.parent)
-            for key in PATH_FIELDS:
-                if isinstance(fields.get(key), str):
-                    fields[key] = str(in_file_folder(fields[key]))
+            fields = absolute_paths(fields, path_resolver(file.parent))  # paths in the file: from its folder
             spec = validate_spec({**fields, **own}, f"import spec file {file}")
             if not spec.path:
                 raise fail(f"Import spec file {file} has no 'path': name the data file (or a recipe's folder) in it.")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from bench.data.importers.messages import fail, validation_message
 from bench.data.importers.recipes import recipe_names
@@ -35,7 +35,7 @@ CANONICAL_KEYS = (
 # A CSV column: 0-based position (int) or header name (str).
 Column = int | str
 # CSV column lists also take selectors: "a:b" (a range), "unit_*" (a glob), or one such string alone.
-Columns = list[Column] | str
+Columns = Annotated[list[Column], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
 
 
 class TrialStruct(BaseModel):
@@ -44,6 +44,19 @@ class TrialStruct(BaseModel):
     model_config = ConfigDict(extra="forbid")
     variable: str
     split: Literal["train", "valid", "test"] | None = None
+
+
+class FeatureSpec(BaseModel):
+    """One regular per-channel feature stream (binned threshold crossings, spike-band power, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str | None = Field(None, description="npz / mat: the array (default: the stream's name); mat: may be dotted")
+    columns: Columns | None = Field(None, description="csv: the stream's columns (default: all of its file)")
+    path: str | None = Field(None, description="csv: the file holding the columns (default: the spec's path)")
+    kind: Literal["counts", "continuous"] = Field("counts", description="counts: whole event counts per bin")
+    bin_size_s: float | None = Field(None, gt=0, description="the stream's bin width (default: the spec's bin_size_s)")
+    transpose: bool = Field(False, description="stored as (channels, bins)")
+    channel_ids: str | None = Field(None, description="npz / mat: array of channel names (csv: the header)")
 
 
 class ImportSpec(SourceParams):
@@ -93,6 +106,7 @@ class ImportSpec(SourceParams):
     subject_id: str = "unknown"
     brainset: str = "imported"
     task_type: Literal["center_out", "random_target", "unknown"] | None = None
+    features: dict[str, FeatureSpec] = Field(default_factory=dict, description="name -> feature stream to import")
 
     @field_validator("fields")
     @classmethod
@@ -109,10 +123,14 @@ class ImportSpec(SourceParams):
             raise ValueError(f"unknown recipe '{v}'; known recipes: {', '.join(recipe_names())}")
         return v
 
-    @field_validator("counts_columns", "behaviour_columns")
+    @field_validator("features")
     @classmethod
-    def _one_selector_is_a_list(cls, v: Columns | None) -> list[Column] | None:
-        return [v] if isinstance(v, str) else v
+    def _stream_names(cls, v: dict[str, FeatureSpec]) -> dict[str, FeatureSpec]:
+        bad = [name for name in v if not name or "/" in name or name == "spikes"]
+        if bad:
+            raise ValueError(f"invalid feature stream name(s) {bad}: a name is non-empty, has no '/' and is not 'spikes'")
+        return v
+
 
 
 def validate_spec(spec: dict | ImportSpec, what: str = "import spec") -> ImportSpec:

@@ -17,7 +17,7 @@ from bench.data.importers.checks import unit_ids
 from bench.data.importers.messages import ArrayNames, fail
 from bench.data.importers.spec import ImportSpec
 from bench.data.intervals import Intervals
-from bench.data.recording import Behaviour, Recording, Trials, split_trials
+from bench.data.recording import Behaviour, FeatureStream, Recording, Trials, split_trials
 
 
 def counts_to_spikes(
@@ -125,14 +125,27 @@ def build_binned(
     has_trials: bool,
     spec: ImportSpec,
     names: ArrayNames,
+    features: dict[str, FeatureStream] | None = None,
 ) -> Recording:
     """One recording from binned segments (trials, or one continuous run); ``given_split`` holds one
-    split per trial, or per bin when there are no trials (then its runs become the splits)."""
+    split per trial, or per bin when there are no trials (then its runs become the splits).
+
+    With feature streams the segments keep the file's timeline (back to back from 0 s): gaps
+    between trials would break the streams' regular bins.
+    """
     b = float(spec.bin_size_s)
     n_units = segments[0].shape[1]
-    gap_bins = int(math.ceil(spec.trial_gap_s / b - 1e-9)) if has_trials else 0
+    relayout = has_trials and not features
+    if has_trials and features:
+        moved = sorted(k for k in ("trial_gap_s", "trial_align_s") if k in spec.model_fields_set and getattr(spec, k) > 0)
+        if moved:
+            raise fail(
+                f"{', '.join(moved)} cannot move trials apart in a recording with feature streams (the streams are "
+                "regular over the file's timeline); remove them or set them to 0."
+            )
+    gap_bins = int(math.ceil(spec.trial_gap_s / b - 1e-9)) if relayout else 0
     align_bins = 1
-    if has_trials and spec.trial_align_s > 0:
+    if relayout and spec.trial_align_s > 0:
         align_bins = int(round(spec.trial_align_s / b))
         if align_bins < 1 or abs(align_bins * b - spec.trial_align_s) > 1e-9 * max(1.0, spec.trial_align_s):
             raise fail(
@@ -149,7 +162,7 @@ def build_binned(
     bin_index = np.concatenate([s0 + np.arange(n) for s0, n in zip(starts_arr, lengths)])
     counts = np.concatenate(segments, axis=0)
     spike_times, spike_units = counts_to_spikes(counts, bin_index, b, spec.spike_placement, spec.seed)
-    if spike_times.size == 0:
+    if spike_times.size == 0 and n_units:
         raise fail(f"{names('counts' if 'counts' in arrays else 'trial_counts')} holds no spikes at all.")
 
     seg_start = starts_arr * b
@@ -192,11 +205,13 @@ def build_binned(
         domain=domain,
         spike_times=spike_times,
         spike_units=spike_units,
-        unit_ids=unit_ids(arrays, n_units, names),
+        unit_ids=unit_ids(arrays, n_units, names) if n_units else np.zeros(0, str),
         behaviour=behaviour,
         trials=trials,
         phases=phases,
         splits=splits,
+        features=features or {},
+        spike_bin_s=b if n_units else None,
     )
 
 

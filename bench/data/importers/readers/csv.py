@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.importers.messages import ArrayNames, fail
-from bench.data.importers.readers.columns import read_table, select_columns
+from bench.data.importers.readers.columns import column_positions, read_table, select_columns
 from bench.data.importers.spec import ImportSpec
 
 
@@ -20,8 +20,9 @@ def read_csv(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
         raise fail("CSV import supports the 'continuous' and 'spikes' layouts, not 'trials' (field 'layout').")
     if layout == "continuous":
         df = read_table(path, spec.header, "path")
-        arrays["counts"], _ = select_columns(df, spec.counts_columns, path, "counts_columns")
-        names["counts"] = f"the count columns of {path.name}"
+        if spec.counts_columns is not None or not spec.features:  # with streams, counts only when selected
+            arrays["counts"], _ = select_columns(df, spec.counts_columns, path, "counts_columns")
+            names["counts"] = f"the count columns of {path.name}"
         if spec.targets_path:
             tpath = Path(spec.targets_path)
             tdf = read_table(tpath, spec.header, "targets_path")
@@ -75,5 +76,18 @@ def read_csv(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
                     vals, labs = select_columns(tdf, [col], tpath, fld, numeric=key != "trial_split")
                     arrays[key] = vals[:, 0]
                     names[key] = f"{labs[0]} of {tpath.name}"
+    _read_feature_columns(spec, arrays, names)
     return arrays, ArrayNames(str(path), names)
 
+
+def _read_feature_columns(spec: ImportSpec, arrays: dict[str, Any], names: dict[str, str]) -> None:
+    """Each stream's columns, from its own file or the spec's; channel ids from the header if any."""
+    for stream, fs in spec.features.items():
+        fpath = Path(fs.path or spec.path)
+        df = read_table(fpath, spec.header, f"features.{stream}.path" if fs.path else "path")
+        where = f"features.{stream}.columns"
+        arrays.setdefault("features", {})[stream], _ = select_columns(df, fs.columns, fpath, where)
+        if any(isinstance(c, str) for c in df.columns):  # a header row: its names are the channel ids
+            ids = [str(df.columns[i]) for i, _ in column_positions(df, fs.columns, fpath, where)]
+            arrays.setdefault("feature_channels", {})[stream] = ids
+        names[f"features.{stream}"] = f"the columns of stream '{stream}' in {fpath.name}"

@@ -117,6 +117,18 @@ def read_mat(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
                 f"Import input file {path} has no variable '{name}' (fields.{key}); it holds: "
                 f"{', '.join(sorted(data)) or 'nothing'}."
             )
+    for stream, fs in spec.features.items():
+        for store, name, field in (("features", fs.key or stream, "key"), ("feature_channels", fs.channel_ids, "channel_ids")):
+            if name is None:
+                continue
+            found, value = _dig(data, name)
+            if not found:
+                raise fail(
+                    f"Import input file {path} has no variable '{name}' (features.{stream}.{field}); it holds: "
+                    f"{', '.join(sorted(data)) or 'nothing'}."
+                )
+            arrays.setdefault(store, {})[stream] = value
+        names[f"features.{stream}"] = f"variable '{fs.key or stream}'"
     return arrays, ArrayNames(str(path), names)
 
 

@@ -39,4 +39,15 @@ def read_npz(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
                     "the trials padded to N x U x T_max with a 'trial_lengths' array."
                 ) from None
             names[key] = f"array '{name}'"
+        for stream, fs in spec.features.items():
+            for store, name, field in (("features", fs.key or stream, "key"), ("feature_channels", fs.channel_ids, "channel_ids")):
+                if name is None:
+                    continue
+                if name not in npz.files:
+                    raise fail(
+                        f"Import input file {path} has no array '{name}' (features.{stream}.{field}); it holds: "
+                        f"{', '.join(npz.files) or 'nothing'}."
+                    )
+                arrays.setdefault(store, {})[stream] = npz[name]
+            names[f"features.{stream}"] = f"array '{fs.key or stream}'"
     return arrays, ArrayNames(str(path), names)
