@@ -91,11 +91,11 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from bench.data.recording import Recording
-from bench.data.views import grid_index
 from bench.errors import SuiteError
 from bench.models.base import ModelParams, SpikeChunk
 from bench.models.tokens import Vocabulary
-from bench.models.torch_decoder import TorchDecoder
+from bench.models.sliding import SlidingWindowDecoder
+from bench.models.windows import streaming_windows
 from bench.registry import models
 from bench.tasks.base import Segment, TaskData, TaskKind
 from bench.training.config import TrainConfig
@@ -145,19 +145,10 @@ def bins_back(t: np.ndarray, end: np.ndarray | float, bin_s: float) -> np.ndarra
     return np.maximum(i, 0)
 
 
-def window_layout(seg_start: float, ends: np.ndarray, context_s: float, bin_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """For windows ending at ``ends``: their starts (clipped at seg_start) and bin counts."""
-    starts = np.maximum(seg_start, ends - context_s)
-    n_bins = np.ceil((ends - starts) / bin_s - _EPS).astype(np.int64)
-    return starts, np.maximum(n_bins, 1)
-
-
-def chunk_ends(seg: Segment, chunk_s: float) -> np.ndarray:
-    """Chunk end times exactly as ``chunk_segment`` computes them."""
-    n = int(round(seg.duration / chunk_s))
-    ends = np.array([seg.start + (i + 1) * chunk_s for i in range(n)], dtype=np.float64)
-    ends[-1] = seg.end
-    return ends
+def window_bins(starts: np.ndarray | float, ends: np.ndarray | float, bin_s: float) -> np.ndarray:
+    """Bins of the windows ``[starts, ends)``: end-anchored, the oldest partial (at least one)."""
+    n_bins = np.ceil((np.asarray(ends) - np.asarray(starts)) / bin_s - _EPS).astype(np.int64)
+    return np.maximum(n_bins, 1)
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -308,13 +299,14 @@ class NDT2Net(nn.Module):
 
 # ------------------------------------------------------------------------------------------ decoder
 @models.register("ndt2")
-class NDT2Decoder(TorchDecoder):
+class NDT2Decoder(SlidingWindowDecoder):
     """NDT-2: patched count tokens, causal space-time transformer, lagged query-token readout."""
 
     Params = NDT2Params
     supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
     embedding_prefixes = ("session_emb", "subject_emb")
     module: NDT2Net
+    window_batch = 64  # windows per forward pass in offline predict
 
     @property
     def bin_s(self) -> float:
@@ -438,14 +430,10 @@ class NDT2Decoder(TorchDecoder):
         """Per chunk holding queries: window counts (C, N, U), query bins (C, Q), and where each
         segment query goes (chunk row, slot)."""
         b = self.bin_s
-        ends = chunk_ends(seg, self.chunk_s)
-        n = ends.size
-        starts, n_bins = window_layout(seg.start, ends, self.context_s, b)
-        q_chunk = np.clip(grid_index(seg.query_times, seg.start, self.chunk_s), 0, n - 1)
-        chunks = np.unique(q_chunk)
-        row = np.searchsorted(chunks, q_chunk)
-        first = np.searchsorted(q_chunk, chunks)  # queries are sorted in time
-        slot = np.arange(q_chunk.size) - first[row]
+        windows = streaming_windows(seg, self.chunk_s, self.context_s)
+        starts, ends, q_chunk = windows.starts, windows.ends, windows.query_chunk
+        n_bins = window_bins(starts, ends, b)
+        chunks, row, slot = windows.chunks_with_queries, windows.query_row, windows.query_slot
         q_bins = np.full((chunks.size, int(slot.max(initial=0)) + 1), -1, np.int64)
         q_bins[row, slot] = self._query_bins(seg.query_times, ends[q_chunk], starts[q_chunk], n_bins[q_chunk])
         N = max(1, int(q_bins.max(initial=-1)) + 1)
@@ -462,50 +450,32 @@ class NDT2Decoder(TorchDecoder):
         np.add.at(counts, (w[keep], j[keep], units[idx][keep]), 1)
         return counts, q_bins, row, slot
 
-    @torch.no_grad()
-    def predict(self, segments: Sequence[Segment], batch_size: int = 64) -> list[np.ndarray]:
+    def predict_segment(self, seg: Segment) -> np.ndarray:
         """Exactly the streaming outputs: every chunk's window, batched across chunks."""
-        self.module.eval()
-        results = []
-        for seg in segments:
-            session, subject = self._context(seg.recording)
-            if seg.query_times.size == 0:
-                results.append(np.zeros((0, self.spec.dim), np.float32))
-                continue
-            counts, q_bins, row, slot = self.segment_windows(seg)
-            outs = []
-            for i in range(0, counts.shape[0], batch_size):
-                qb = q_bins[i : i + batch_size]
-                n = max(1, int(qb.max(initial=-1)) + 1)
-                outs.append(self._run(counts[i : i + batch_size, :n], qb, session, subject))
-            out = np.concatenate(outs, axis=0)
-            results.append(out[row, slot])
-        return results
+        session, subject = self._context(seg.recording)
+        if seg.query_times.size == 0:
+            return np.zeros((0, self.spec.dim), np.float32)
+        counts, q_bins, row, slot = self.segment_windows(seg)
+        outs = []
+        for i in range(0, counts.shape[0], self.window_batch):
+            qb = q_bins[i : i + self.window_batch]
+            n = max(1, int(qb.max(initial=-1)) + 1)
+            outs.append(self._run(counts[i : i + self.window_batch, :n], qb, session, subject))
+        return np.concatenate(outs, axis=0)[row, slot]
 
     # ---------------------------------------------------------------- streaming
-    def reset(self, recording: Recording) -> None:
+    def open_stream(self, recording: Recording) -> None:
         self._rec_ctx = self._context(recording)
-        self._origin: float | None = None
-        self._times = np.zeros(0, np.float64)
-        self._units = np.zeros(0, np.int64)
 
-    @torch.inference_mode()
-    def step(self, chunk: SpikeChunk) -> np.ndarray:
-        if self._origin is None:
-            self._origin = chunk.start
+    def predict_window(self, start: float, chunk: SpikeChunk) -> np.ndarray:
         E = chunk.end
-        start = max(self._origin, E - self.context_s)
-        times = np.concatenate([self._times, chunk.spike_times])
-        units = np.concatenate([self._units, chunk.spike_units])
-        keep = times >= start
-        self._times, self._units = times[keep], units[keep]
-        if chunk.query_times.size == 0:
-            return np.zeros((0, self.spec.dim), np.float32)
-        n_bins = max(1, int(np.ceil((E - start) / self.bin_s - _EPS)))
+        times = self.window_buffer.times()
+        units = np.concatenate(self.window_buffer.parts(0)) if self.window_buffer.blocks else np.zeros(0, np.int64)
+        n_bins = int(window_bins(start, E, self.bin_s))
         q_bins = self._query_bins(chunk.query_times, E, start, n_bins)
         N = max(1, int(q_bins.max()) + 1)
-        j = n_bins - 1 - bins_back(self._times, E, self.bin_s)
+        j = n_bins - 1 - bins_back(times, E, self.bin_s)
         m = j < N
         counts = np.zeros((1, N, self.n_units), np.int64)
-        np.add.at(counts, (0, j[m], self._units[m]), 1)
+        np.add.at(counts, (0, j[m], units[m]), 1)
         return self._run(counts, q_bins[None], *self._rec_ctx)[0]

@@ -1,4 +1,4 @@
-"""Spike-token views shared by POSSM and POYO: namespaced unit / session vocabularies and dropout.
+"""Spike-token views shared by POSSM and POYO: namespaced unit / session vocabularies and unit dropout.
 
 Each spike becomes a token (unit index, timestamp). Unit and session ids are prefixed by their
 dataset (brainset) and session so that one model can ingest any number of sessions with any
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
+import torch
 
 from bench.data.recording import Recording
 
@@ -69,9 +70,23 @@ def unit_dropout_mask(
     return mask
 
 
-def drop_units(times: np.ndarray, units: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    keep = mask[units]
-    return times[keep], units[keep]
+def session_units(vocab: Vocabulary, recordings: Iterable[Recording]) -> dict[int, np.ndarray]:
+    """Session index -> the global unit rows of that session (what unit dropout draws from)."""
+    return {vocab.session_index(rec): vocab.unit_index(rec) for rec in recordings}
+
+
+def unit_dropout_keep(token_units: torch.Tensor, sessions: torch.Tensor, units_of: dict[int, np.ndarray],
+                      rng: np.random.Generator, minimum: int = 60) -> torch.Tensor:
+    """Unit dropout as a transform of a collated batch of spike tokens: for each sample, draw the
+    units it keeps (:func:`unit_dropout_mask` over its session's units, in batch order, so the draws
+    only depend on ``rng``) and return which of its tokens (``token_units``, (B, N) global unit
+    rows) belong to a kept unit. Tokens of other units (padding) come out False."""
+    keep = torch.zeros(token_units.shape, dtype=torch.bool, device=token_units.device)
+    for b in range(token_units.shape[0]):
+        units = units_of[int(sessions[b])]
+        kept = torch.from_numpy(units[unit_dropout_mask(units.size, rng, minimum=minimum)]).to(token_units.device)
+        keep[b] = torch.isin(token_units[b], kept)
+    return keep
 
 
 def tokens_between(rec: Recording, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:

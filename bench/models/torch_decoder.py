@@ -7,16 +7,20 @@ outputs at the queries, shape (B, Q, D)). Training itself is ``bench.training.lo
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence, Union
 
 import numpy as np
 import torch
 
 from bench.models.base import Decoder
+from bench.models.windows import tiled_windows
 from bench.tasks.base import OutputSpec, Segment, TaskData, TaskKind
 from bench.training.config import TrainConfig
 from bench.training.losses import task_loss
 from bench.training.loop import seed_everything, train_loop
+
+# a training set: examples, or a function of the epoch that returns that epoch's examples
+Examples = Union[list[dict], Callable[[int], list[dict]]]
 
 
 def pad_collate(examples: list[dict]) -> dict[str, torch.Tensor]:
@@ -29,38 +33,6 @@ def pad_collate(examples: list[dict]) -> dict[str, torch.Tensor]:
         for i, a in enumerate(arrays):
             padded[(i,) + tuple(slice(0, n) for n in a.shape)] = a
         out[key] = torch.as_tensor(padded)
-    return out
-
-
-def window_segments(segments: Sequence[Segment], window_s: float | None, step_s: float | None, chunk_s: float,
-                    rng: np.random.Generator | None = None) -> list[Segment]:
-    """Crop segments into training windows on the chunk grid (None = whole segments).
-
-    With ``rng``, each segment's first window starts at a random whole-chunk offset below the
-    stride (random window sampling): over epochs a window then starts anywhere on the chunk grid,
-    as streaming windows do, instead of always at the same phase of each trial.
-    """
-    if window_s is None:
-        return list(segments)
-    step_s = step_s or window_s / 2
-    n_win = max(1, int(round(window_s / chunk_s)))
-    n_step = max(1, int(round(step_s / chunk_s)))
-    out = []
-    for seg in segments:
-        n_chunks = int(round(seg.duration / chunk_s))
-        first = 0
-        if rng is not None and n_chunks > n_win:
-            first = int(rng.integers(0, min(n_step, n_chunks - n_win + 1)))
-        starts = list(range(first, max(first + 1, n_chunks - n_win + 1), n_step))
-        for i0 in starts:
-            s = seg.start + i0 * chunk_s
-            e = min(seg.end, s + n_win * chunk_s)
-            m = (seg.query_times >= s) & (seg.query_times < e)
-            if not m.any():
-                continue
-            out.append(
-                Segment(seg.recording, s, e, seg.query_times[m], seg.targets[m], seg.weights[m], seg.eval_mask[m])
-            )
     return out
 
 
@@ -94,12 +66,13 @@ class TorchDecoder(Decoder):
         ex["weights"] = seg.weights.astype(np.float32)
         return ex
 
-    def training_windows(self, segments: Sequence[Segment], train: TrainConfig,
-                         rng: np.random.Generator | None) -> list[Segment]:
-        """The training examples' spans: ``window_segments`` of the training config (drawn at a
-        random phase with ``rng``, the same every epoch without). Models override it to train on
-        other windows."""
-        return window_segments(segments, train.window_s, train.window_step_s, self.chunk_s, rng)
+    def training_examples(self, segments: Sequence[Segment], train: TrainConfig) -> Examples:
+        """The training examples: the segments cut into the training config's windows (whole
+        segments without ``window_s``), the same every epoch. Models that draw other windows,
+        or fresh ones every epoch, return a function of the epoch instead."""
+        if train.window_s is not None:
+            segments = tiled_windows(segments, train.window_s, train.window_step_s, self.chunk_s)
+        return [self._example(w) for w in segments]
 
     def augment(self, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """Training-time augmentation of a collated batch (e.g. unit dropout); none by default."""
@@ -124,13 +97,7 @@ class TorchDecoder(Decoder):
         self.train_config = train
         train_segments = [s for d in sessions for s in d.segments("train")]
         valid_segments = [s for d in sessions for s in d.segments("valid")] or train_segments
-        if train.window_s is not None and self.random_windows:
-            window_rng = np.random.default_rng(self.seed + 1)
-
-            def examples(epoch: int) -> list[dict]:  # fresh random windows every epoch
-                return [self._example(w) for w in self.training_windows(train_segments, train, window_rng)]
-        else:
-            examples = [self._example(w) for w in self.training_windows(train_segments, train, None)]
+        examples = self.training_examples(train_segments, train)
         valid_examples = [self._example(s) for s in valid_segments]
         valid_batch = pad_collate(valid_examples)
 
@@ -154,14 +121,6 @@ class TorchDecoder(Decoder):
         self.module.to(device)
         self.device = device
         return True
-
-    @property
-    def random_windows(self) -> bool:
-        """With a training ``window_s``: draw the windows afresh every epoch, the first of each
-        segment at a random whole-chunk offset below the stride (random window sampling, as POYO is
-        trained), instead of the same windows at the same phase of every segment. Read from the
-        model's ``random_windows`` parameter where it declares one; off otherwise."""
-        return bool(getattr(self.params, "random_windows", False))
 
     def output_affine(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(scale, shift)`` that maps the network's outputs back to target units (None:

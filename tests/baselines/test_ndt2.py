@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.ndt2 import NDT2Decoder, NDT2Net, NDT2Params, bins_back, window_layout
+from baselines.ndt2 import NDT2Decoder, NDT2Net, NDT2Params, bins_back, window_bins
 from bench.models.base import chunk_segment
 from bench.tasks.reach_direction import ReachDirection
 from bench.tasks.reaching import ReachingVelocity
@@ -91,9 +91,10 @@ def test_end_anchored_bins_and_lag_rule():
     # bin i (newest first) is [end - b (i+1), end - b i)
     assert bins_back(np.array([0.999, 0.98, 0.9799, 0.0]), 1.0, b).tolist() == [0, 0, 1, 49]
     # windows are clipped at the segment start; a clipped window's oldest bin is partial
-    starts, n_bins = window_layout(10.0, np.array([10.05, 10.5, 11.0, 11.05]), 1.0, b)
+    ends = np.array([10.05, 10.5, 11.0, 11.05])
+    starts = np.maximum(10.0, ends - 1.0)  # the streaming windows (bench.models.windows)
     np.testing.assert_allclose(starts, [10.0, 10.0, 10.0, 10.05])
-    assert n_bins.tolist() == [3, 25, 50, 50]
+    assert window_bins(starts, ends, b).tolist() == [3, 25, 50, 50]
     model = NDT2Decoder(NDT2Params())
     # query at 11.04 in the chunk ending at 11.05 (window [10.05, 11.05), 50 bins): q - lag = 10.92
     # lies in bin i = ceil(0.13 / 0.02) - 1 = 6 from the end, i.e. j = 43 from the oldest (11.0: i = 8)
@@ -160,9 +161,10 @@ def test_gradients_reach_every_parameter(data):
     model.target_mean, model.target_std = np.zeros(2, np.float32), np.ones(2, np.float32)
     model.module = model.build([data])
     torch.nn.init.normal_(model.module.head.weight)  # the zero-initialised head would block the rest
-    from bench.models.torch_decoder import pad_collate, window_segments
+    from bench.models.torch_decoder import pad_collate
+    from bench.models.windows import tiled_windows
 
-    wins = window_segments(data.segments("train"), 1.0, None, CHUNK_S)[:4]
+    wins = tiled_windows(data.segments("train"), 1.0, None, CHUNK_S)[:4]
     batch = pad_collate([model._example(w) for w in wins])
     assert batch["counts"].shape[1:] == (1, 50, 20)
     model.module.train()
@@ -176,15 +178,15 @@ def test_gradients_reach_every_parameter(data):
 
 def test_training_windows_default_to_the_context(data, monkeypatch):
     seen = {}
-    import bench.models.torch_decoder as td
+    import bench.models.sliding as sliding
 
-    real = td.window_segments
+    real = sliding.tiled_windows
 
     def spy(segments, window_s, step_s, chunk_s, rng=None):
         seen["window_s"], seen["rng"] = window_s, rng
         return real(segments, window_s, step_s, chunk_s, rng)
 
-    monkeypatch.setattr(td, "window_segments", spy)
+    monkeypatch.setattr(sliding, "tiled_windows", spy)
     model = NDT2Decoder(SMALL.model_copy(update={"context_ms": 500.0}), seed=0)
     model.fit([data], TrainConfig(epochs=1, batch_size=32), progress=False)
     assert seen["window_s"] == pytest.approx(0.5)

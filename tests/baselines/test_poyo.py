@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.poyo import END, SPIKE, START, POYOMP, POYOSS, causal_windows, context_windows
+from baselines.poyo import END, SPIKE, START, POYOMP, POYOSS
 from bench.models.base import chunk_segment
 from bench.models.torch_decoder import pad_collate
+from bench.models.windows import streaming_windows, tiled_windows
 from bench.tasks.base import Segment
 from bench.tasks.reaching import ReachingVelocity
 from bench.training.config import TrainConfig
@@ -49,22 +50,12 @@ def test_parameter_counts_match_the_paper(cls, target, data):
     assert abs(n - target) / target < 0.10, n
 
 
-def test_causal_windows_clip_at_segment_start(data):
-    seg = next(s for s in data.segments("test") if s.duration > 1.5)
-    ws, we = causal_windows(seg, CHUNK_S, 1.0)
-    chunks = chunk_segment(seg, CHUNK_S)
-    assert we.tolist() == [c.end for c in chunks]
-    assert ws[0] == seg.start and we[0] == pytest.approx(seg.start + CHUNK_S)
-    assert ws[19] == seg.start and we[19] == pytest.approx(seg.start + 1.0)  # first full window
-    assert ws[20] == pytest.approx(seg.start + 0.05) and we[20] - ws[20] == pytest.approx(1.0)
-    assert np.all(ws >= seg.start) and np.all(we - ws <= 1.0 + 1e-9)
-
-
 def test_offline_equals_explicit_clipped_windows(small, data):
     """Offline causal predict = the network run on each chunk's (clipped) window, one by one."""
     seg = next(s for s in data.segments("test") if s.duration > 1.5)
     pred = small.predict([seg])[0]
-    ws, we = causal_windows(seg, CHUNK_S, 1.0)
+    windows = streaming_windows(seg, CHUNK_S, 1.0)
+    ws, we = windows.starts, windows.ends
     for i, c in enumerate(chunk_segment(seg, CHUNK_S)):
         if c.query_times.size == 0:
             continue
@@ -76,7 +67,7 @@ def test_offline_equals_explicit_clipped_windows(small, data):
 
 
 def test_delimiters_per_unit_at_window_edges(small, data):
-    seg = context_windows(data.segments("train"), 1.0, 0.5, CHUNK_S)[3]
+    seg = tiled_windows(data.segments("train"), 1.0, 0.5, CHUNK_S, cover_end=True)[3]
     ex = small.encode(seg)
     n_units = data.recording.n_units
     units = small.vocab.unit_index(data.recording)
@@ -92,7 +83,7 @@ def test_delimiters_per_unit_at_window_edges(small, data):
 
 def test_augment_drops_whole_units_and_clips_like_a_fresh_stream(data):
     model = built(POYOSS, data, **{**SMALL, "unit_dropout_min": 4, "clip_prob": 1.0})
-    wins = context_windows(data.segments("train"), 1.0, 0.5, CHUNK_S)[:16]
+    wins = tiled_windows(data.segments("train"), 1.0, 0.5, CHUNK_S, cover_end=True)[:16]
     batch = pad_collate([model._example(w) for w in wins])
     out = model.augment(batch, np.random.default_rng(0))
     moved = {"start": 0, "end": 0}
@@ -122,7 +113,7 @@ def test_augment_drops_whole_units_and_clips_like_a_fresh_stream(data):
 
 @pytest.mark.parametrize("clip_prob", [0.0, 1.0])
 def test_edge_weight_weights_the_window_end_in_causal_mode_only(data, clip_prob):
-    wins = context_windows(data.segments("train"), 1.0, 0.5, CHUNK_S)[:16]
+    wins = tiled_windows(data.segments("train"), 1.0, 0.5, CHUNK_S, cover_end=True)[:16]
     common = {**SMALL, "unit_dropout": False, "clip_prob": clip_prob}
     plain = built(POYOSS, data, **common)
     batch = pad_collate([plain._example(w) for w in wins])
@@ -177,14 +168,14 @@ def test_streaming_equals_offline_and_the_cache_forgets(small, data):
     small.reset(data.recording)
     for c in chunk_segment(segs[0], CHUNK_S):
         small.step(c)
-        held = np.concatenate([b[2] for b in small._blocks]) if small._blocks else np.zeros(0)
+        held = small.window_buffer.times()
         assert np.all(held >= max(segs[0].start, c.end - 1.0)) and np.all(held < c.end)
 
 
 def test_fit_trains_and_gradients_reach_every_parameter(data):
     model = built(POYOSS, data, **SMALL, zero_init_residual=False)
     model.module.train()
-    batch = pad_collate([model._example(w) for w in context_windows(data.segments("train"), 1.0, 0.5, CHUNK_S)[:4]])
+    batch = pad_collate([model._example(w) for w in tiled_windows(data.segments("train"), 1.0, 0.5, CHUNK_S, cover_end=True)[:4]])
     model._loss(batch).backward()
     for name, p in model.module.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
@@ -214,7 +205,7 @@ def _cross_attention_by_lag(block, rotary, lags, seed=0):
 
 
 def test_local_attention_init_makes_cross_attention_time_local_without_touching_content():
-    from baselines.poyo import local_attention_init
+    from baselines.poyo.model import local_attention_init
     from bench.nn.rotary import RotaryCrossAttentionBlock, RotaryTimeEmbedding
 
     torch.manual_seed(0)
@@ -237,59 +228,42 @@ def test_local_attention_init_makes_cross_attention_time_local_without_touching_
 
 @pytest.mark.parametrize("random_windows", [True, False])
 def test_training_windows_are_redrawn_every_epoch(data, monkeypatch, random_windows):
-    import bench.models.torch_decoder as td
+    import baselines.poyo.decoder as decoder
+    import bench.models.sliding as sliding
 
-    real, calls = td.window_segments, []
+    calls = []
 
-    def spy(segments, window_s, step_s, chunk_s, rng=None):
-        wins = real(segments, window_s, step_s, chunk_s, rng)
-        calls.append((window_s, rng is not None, [w.start for w in wins]))
-        return wins
+    def spy(real):
+        def cut(segments, window_s, step_s, chunk_s, rng=None, cover_end=False, keep_empty=False):
+            wins = real(segments, window_s, step_s, chunk_s, rng, cover_end, keep_empty)
+            calls.append((window_s, rng is not None, cover_end, [w.start for w in wins]))
+            return wins
+        return cut
 
-    monkeypatch.setattr(td, "window_segments", spy)
+    monkeypatch.setattr(sliding, "tiled_windows", spy(sliding.tiled_windows))
+    monkeypatch.setattr(decoder, "tiled_windows", spy(decoder.tiled_windows))
     model = POYOSS(POYOSS.Params(**SMALL, random_windows=random_windows), seed=0)
     model.fit([data], TrainConfig(epochs=3, batch_size=64, patience=5), progress=False)
     if random_windows:  # one fresh random draw of context-length windows per epoch
-        assert len(calls) == 3 and all(w == pytest.approx(1.0) and r for w, r, _ in calls)
-        assert calls[0][2] != calls[1][2]
-    else:  # cut once, before training, by POYO's own fixed windows (the shared loop keeps them whole)
-        assert len(calls) == 1 and calls[0][:2] == (None, False)
-
-
-def test_causal_training_windows_are_the_streaming_windows_at_a_random_phase(data):
-    from baselines.poyo import causal_valid_windows
-
-    segs = [s for s in data.segments("train") if s.duration > 1.5][:6]
-    draws = [causal_valid_windows(segs, 1.0, 0.25, CHUNK_S, np.random.default_rng(k)) for k in range(3)]
-    for wins in draws:
-        # every query of the split trained exactly once, at the trailing 0.25 s of its window
-        assert sum(w.query_times.size for w in wins) == sum(s.query_times.size for s in segs)
-        for w in wins:
-            seg = next(s for s in segs if s.start <= w.start and w.end <= s.end + 1e-9)
-            assert w.end - w.start <= 1.0 + 1e-9 and np.all(w.query_times >= w.end - 0.25 - 1e-9)
-            if w.end - seg.start < 1.0 - 1e-9:  # in a segment's first second: a fresh stream's window
-                assert w.start == seg.start
-            ends_chunks = (w.end - seg.start) / CHUNK_S
-            assert abs(ends_chunks - round(ends_chunks)) < 1e-6 or w.end == seg.end
-    first_ends = {round(ws[0].end - segs[0].start, 6) for ws in draws}
-    assert len(first_ends) > 1  # the phase moves between draws
-    fixed = causal_valid_windows(segs, 1.0, 0.25, CHUNK_S)
-    assert round(fixed[0].end - segs[0].start, 6) == 0.25  # validation: the fixed phase
+        assert len(calls) == 3 and all(w == pytest.approx(1.0) and r and not c for w, r, c, _ in calls)
+        assert calls[0][3] != calls[1][3]
+    else:  # cut once, before training, by POYO's fixed windows that cover every query
+        assert len(calls) == 1 and calls[0][:3] == (1.0, False, True)
 
 
 @pytest.mark.parametrize("random_windows", [True, False])
 def test_train_windows_causal_trains_on_streaming_windows_without_clipping(data, monkeypatch, random_windows):
-    import baselines.poyo as poyo
+    import baselines.poyo.decoder as decoder
 
     seen = []
-    real = poyo.causal_valid_windows
+    real = decoder.trailing_windows
 
     def spy(segments, context_s, stride_s, chunk_s, rng=None):
         wins = real(segments, context_s, stride_s, chunk_s, rng)
         seen.append((rng is not None, len(wins), [s.duration for s in segments]))
         return wins
 
-    monkeypatch.setattr(poyo, "causal_valid_windows", spy)
+    monkeypatch.setattr(decoder, "trailing_windows", spy)
     model = POYOSS(POYOSS.Params(**SMALL, train_windows="causal", clip_prob=1.0, random_windows=random_windows),
                    seed=0)
     model.fit([data], TrainConfig(epochs=2, batch_size=64, patience=5), progress=False)

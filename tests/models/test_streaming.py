@@ -13,6 +13,10 @@ from tests.conftest import make_recording
 
 CHUNK_S = 0.05
 FAST = TrainConfig(epochs=1, batch_size=16)  # equality needs set-up, not accuracy
+# the large transformers at a tiny size (the same code; the default poyo-mp alone took 85 s here)
+_TINY_POYO = dict(dim=16, depth=1, dim_head=8, cross_heads=1, self_heads=2, latents_per_step=2, ff_mult=1)
+TINY = {"poyo-ss": _TINY_POYO, "poyo-mp": _TINY_POYO,
+        "ndt2": dict(dim=32, heads=2, layers=1, decoder_layers=1, ffn_dim=32, patch_size=8)}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +31,7 @@ def classification_data():
 
 def fitted(name, data, **params):
     cls = registry.models.get(name)
-    model = cls(cls.Params(**params), seed=0)
+    model = cls(cls.Params(**{**TINY.get(name, {}), **params}), seed=0)
     model.fit([data], FAST, progress=False)
     return model
 
