@@ -4,8 +4,8 @@
 training, offline prediction and the streaming cache; registers ``poyo-ss`` and ``poyo-mp``).
 """
 
-from baselines.poyo.decoder import POYOMP, POYOSS, POYODecoder
+from baselines.poyo.decoder import POYODecoder
 from baselines.poyo.model import END, SPIKE, START, POYONet
-from baselines.poyo.params import POYOMPParams, POYOParams
+from baselines.poyo.params import POYOParams
 
-__all__ = ["END", "POYOMP", "POYOSS", "SPIKE", "START", "POYODecoder", "POYOMPParams", "POYONet", "POYOParams"]
+__all__ = ["END", "SPIKE", "START", "POYODecoder", "POYONet", "POYOParams"]

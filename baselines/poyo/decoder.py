@@ -85,9 +85,10 @@ import torch
 from torch import Tensor
 
 from baselines.poyo.model import END, SPIKE, START, POYONet, rotate_delimiters
-from baselines.poyo.params import POYOMPParams, POYOParams
+from baselines.poyo.params import POYOParams
 from bench.errors import SuiteError
 from bench.models.base import SpikeChunk
+from bench.models.presets import Preset
 from bench.models.sliding import SlidingWindowDecoder
 from bench.models.tokens import Vocabulary, session_units, unit_dropout_keep
 from bench.models.windows import streaming_windows, tiled_windows, trailing_windows
@@ -333,19 +334,16 @@ class POYODecoder(SlidingWindowDecoder):
 # Registered configurations
 # ---------------------------------------------------------------------------------------------
 
+# POYOParams' defaults are POYO-SS; POYO-mp is dim 128, depth 24, 32 latents per step and 4
+# cross-attention heads (paper: 11.8M), trained on all sessions of a dataset at once.
+PRESETS = {
+    "poyo-ss": Preset(
+        {}, "POYO single-session (paper: 1.3M parameters; dim 64, depth 6, 16 latents per 0.125 s).",
+        paper_parameters=1_300_000),
+    "poyo-mp": Preset(
+        {"dim": 128, "depth": 24, "latents_per_step": 32, "cross_heads": 4},
+        "POYO-mp, trained on all sessions of a dataset at once (paper: 11.8M; dim 128, depth 24).",
+        multi_session=True, paper_parameters=11_800_000),
+}
 
-@models.register("poyo-ss")
-class POYOSS(POYODecoder):
-    """POYO single-session (paper: 1.3M parameters; dim 64, depth 6, 16 latents per 0.125 s)."""
-
-    Params = POYOParams
-    paper_parameters = 1_300_000
-
-
-@models.register("poyo-mp")
-class POYOMP(POYODecoder):
-    """POYO-mp, trained on all sessions of a dataset at once (paper: 11.8M; dim 128, depth 24)."""
-
-    Params = POYOMPParams
-    multi_session = True
-    paper_parameters = 11_800_000
+models.register_presets(PRESETS)(POYODecoder)

@@ -80,11 +80,3 @@ class POYOParams(ModelParams):
     def n_groups(self) -> int:
         return max(1, int(round(self.context_s / self.latent_step)))
 
-
-class POYOMPParams(POYOParams):
-    """POYO-mp: dim 128, depth 24, 32 latents per step, 4 cross-attention heads (11.8M, paper)."""
-
-    dim: int = Field(128, ge=8)
-    depth: int = Field(24, ge=0)
-    latents_per_step: int = Field(32, ge=1)
-    cross_heads: int = Field(4, ge=1)

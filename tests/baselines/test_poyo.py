@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.poyo import END, SPIKE, START, POYOMP, POYOSS
+from baselines.poyo import END, SPIKE, START
+from bench import registry
 from bench.models.base import chunk_segment
 from bench.models.torch_decoder import pad_collate
 from bench.models.windows import streaming_windows, tiled_windows
@@ -14,6 +15,7 @@ from bench.training.config import TrainConfig
 from tests.conftest import make_recording
 
 CHUNK_S = 0.05
+POYOSS, POYOMP = registry.models.get("poyo-ss"), registry.models.get("poyo-mp")  # presets of POYODecoder
 SMALL = dict(dim=16, depth=1, dim_head=8, cross_heads=1, self_heads=2, latents_per_step=2, ff_mult=1)
 
 
