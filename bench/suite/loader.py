@@ -5,12 +5,13 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from bench import registry
+from bench.data.recording import Recording
 from bench.errors import SuiteError
 from bench.models.base import Decoder
 from bench.suite.schema import DatasetSpec, ModelSpec, SuiteSpec
@@ -157,4 +158,25 @@ def _check_names(suite: LoadedSuite) -> None:
                     f"'{task_cls.registry_name}' of dataset '{ds.name}': that task is {task_cls.kind.value}, "
                     f"and '{m.name}' supports only: {kinds}. Remove the pairing or give the dataset "
                     "another task."
+                )
+
+
+def check_model_inputs(suite: LoadedSuite, dataset: DatasetSpec, recordings: Sequence[Recording],
+                       models: Sequence[ModelSpec] | None = None) -> None:
+    """Refuse, before any training, a model paired with a dataset whose recordings lack a stream the
+    model reads (spike events, or a feature stream named in its parameters), naming both. Needs the
+    materialised recordings: which streams a dataset has is known only from its files."""
+    for m in suite.spec.models if models is None else models:
+        i = suite.spec.models.index(m)
+        model = registry.models.get(m.name)(suite.model_params(m))
+        for rec in recordings:
+            missing = model.missing_inputs(rec)
+            if missing:
+                reads = ", ".join(f"{name} (as {kind.value})" for name, kind in model.read_streams().items())
+                raise SuiteError(
+                    f"Suite file {suite.path}: model '{m.display}' (models[{i}]) cannot run on dataset "
+                    f"'{dataset.name}': it reads {reads}, and recording {rec.path or rec.recording_id} has no "
+                    f"{' or '.join(repr(s) for s in missing)} (its streams: {', '.join(rec.streams) or 'none'}). "
+                    "Pair the model with a dataset that has them, or set its input streams (input_streams / "
+                    "feature_streams) to streams this dataset has."
                 )

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from bench.latency import cuda_available
 from bench.results.records import Record, load_records, record_files, records_dir, write_record
 from bench.suite.execute import DatasetCache, execute_run, resolve_device
-from bench.suite.loader import LoadedSuite, load_suite
+from bench.suite.loader import LoadedSuite, check_model_inputs, load_suite
 from bench.suite.plan import PlannedRun, plan_runs, sort_records, trains_here
 
 DEFAULT_RUNS_DIR = Path("runs")
@@ -65,9 +65,9 @@ def runs_to_do(runs: list[PlannedRun], out: Path) -> list[PlannedRun]:
 def _execute_all(todo: list[PlannedRun], suite: LoadedSuite, out: Path, cache: DatasetCache, jobs: int,
                  cache_dir: Path | None, progress: bool) -> None:
     bar = tqdm(total=len(todo), desc=suite.spec.name, disable=not progress, dynamic_ncols=True)
+    for ds in {r.dataset.name: r.dataset for r in todo}.values():  # materialise once, here, before any training
+        check_model_inputs(suite, ds, cache.recordings(ds), [r.model for r in todo if r.dataset.name == ds.name])
     if jobs > 1 and len(todo) > 1:
-        for ds in {r.dataset.name: r.dataset for r in todo}.values():
-            cache.recordings(ds)  # materialise once, here, before the workers read the files
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_run_in_worker, str(suite.path), r.name, str(out),
                                    str(cache_dir) if cache_dir else None, jobs) for r in todo]
