@@ -140,7 +140,7 @@ def build_binned(
         moved = sorted(k for k in ("trial_gap_s", "trial_align_s") if k in spec.model_fields_set and getattr(spec, k) > 0)
         if moved:
             raise fail(
-                f"{', '.join(moved)} cannot move trials apart in a recording with feature streams (the streams are "
+                f"The spec's {', '.join(moved)} cannot move trials apart in a recording with feature streams (the streams are "
                 "regular over the file's timeline); remove them or set them to 0."
             )
     gap_bins = int(math.ceil(spec.trial_gap_s / b - 1e-9)) if relayout else 0
