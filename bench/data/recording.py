@@ -156,8 +156,8 @@ class Recording:
     (``unit_ids`` empty) that has a counts stream gets spike events derived from it at
     construction: the ``threshold_crossings`` stream if it is counts, else the first counts stream
     by name; one event per crossing at its bin centre, ``unit_ids`` = the stream's channel ids and
-    ``events_from`` = the stream's name (None: the spikes were recorded; such derived events are
-    not written back to the file). With neither, ``n_units`` is 0 and only feature-stream models
+    ``events_from`` = the stream's name, ``spike_bin_s`` = its bin (None: the spikes were recorded;
+    derived events are not written back to the file). With neither, ``n_units`` is 0 and only feature-stream models
     can read it. ``streams`` lists what a model can read: ``"spikes"`` and the stream names.
     """
 
@@ -201,6 +201,8 @@ class Recording:
                 name = DERIVE_EVENTS_FROM if DERIVE_EVENTS_FROM in counts else counts[0]
                 self.spike_times, self.spike_units = self.features[name].events()
                 self.unit_ids, self.events_from = self.features[name].channel_ids.copy(), name
+                if self.spike_bin_s is None:  # the events carry no timing finer than the stream's bins
+                    self.spike_bin_s = self.features[name].bin_s
 
     @property
     def n_units(self) -> int:

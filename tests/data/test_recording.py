@@ -194,3 +194,14 @@ def test_file_without_spikes_or_features_is_refused(tmp_path):
     path = save_recording(empty, tmp_path / "none.h5")
     with pytest.raises(DataError, match="spikes"):
         load_recording(path)
+
+
+def test_derived_events_refuse_model_bins_that_split_the_stream_bins():
+    from bench.data.views import binned_counts
+    from tests.data.feature_recordings import crossings_recording
+
+    rec = crossings_recording(n_trials=2)
+    assert rec.spike_bin_s == 0.01
+    binned_counts(rec, 0.02)
+    with pytest.raises(DataError, match="not a whole multiple"):
+        binned_counts(rec, 0.025)
