@@ -24,21 +24,22 @@ class GEGLU(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """``[LayerNorm] -> Linear(dim, 2*mult*dim) -> GEGLU -> Dropout -> Linear(mult*dim, dim)``.
+    """``LayerNorm -> Linear(dim, 2*mult*dim) -> GEGLU -> Dropout -> Linear(mult*dim, dim)``.
 
     Args:
         dim: input and output width.
         mult: hidden width multiplier (4 in POYO/POSSM).
         dropout: dropout after the gated activation (POYO's public configs use 0.2 for
             training; 0 by default so that inference and tests are deterministic).
-        norm: apply a pre-norm ``LayerNorm(dim)`` first. The residual is left to the caller
-            (see :class:`bench.nn.rotary.RotaryCrossAttentionBlock`).
+
+    The pre-norm is part of the module; the residual is left to the caller (see
+    :class:`bench.nn.rotary.RotaryCrossAttentionBlock`).
     """
 
-    def __init__(self, dim: int, mult: int = 4, dropout: float = 0.0, norm: bool = True) -> None:
+    def __init__(self, dim: int, mult: int = 4, dropout: float = 0.0) -> None:
         super().__init__()
         hidden = int(dim * mult)
-        self.norm: nn.Module = nn.LayerNorm(dim) if norm else nn.Identity()
+        self.norm = nn.LayerNorm(dim)
         self.net = nn.Sequential(
             nn.Linear(dim, 2 * hidden),
             GEGLU(),
@@ -51,8 +52,7 @@ class FeedForward(nn.Module):
         # ``self.net(self.norm(x))``): at batch 1 in a streaming step, the seven nested module
         # calls cost about as much as the arithmetic.
         norm = self.norm
-        if isinstance(norm, nn.LayerNorm):
-            x = F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        x = F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
         expand, drop, project = self.net[0], self.net[2], self.net[3]
         a, g = F.linear(x, expand.weight, expand.bias).chunk(2, dim=-1)
         h = a * F.gelu(g)

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FrozenLinear", "FrozenLayerNorm", "FrozenFeedForward", "frozen_norm"]
+__all__ = ["FrozenLinear", "FrozenLayerNorm", "FrozenFeedForward"]
 
 
 class FrozenLinear:
@@ -40,20 +40,11 @@ class FrozenLayerNorm:
     def __init__(self, norm: nn.LayerNorm):
         self.shape = norm.normalized_shape
         self.eps = norm.eps
-        self.weight = None if norm.weight is None else norm.weight.detach().clone()
-        self.bias = None if norm.bias is None else norm.bias.detach().clone()
+        self.weight = norm.weight.detach().clone()
+        self.bias = norm.bias.detach().clone()
 
     def __call__(self, x: Tensor) -> Tensor:
         return torch.layer_norm(x, self.shape, self.weight, self.bias, self.eps)  # skips F's Python checks
-
-
-def frozen_norm(norm: nn.Module):
-    """Frozen LayerNorm; ``None`` for an identity (so that callers can skip the call)."""
-    if isinstance(norm, nn.LayerNorm):
-        return FrozenLayerNorm(norm)
-    if isinstance(norm, nn.Identity):
-        return None
-    raise TypeError(f"no frozen form for {type(norm).__name__}")
 
 
 class FrozenFeedForward:
@@ -67,7 +58,7 @@ class FrozenFeedForward:
     """
 
     def __init__(self, ff: nn.Module):
-        self.norm = frozen_norm(ff.norm)
+        self.norm = FrozenLayerNorm(ff.norm)
         expand = ff.net[0]
         self.hidden = expand.out_features // 2
         with torch.no_grad():
@@ -78,7 +69,7 @@ class FrozenFeedForward:
 
     def hidden_units(self, x: Tensor) -> Tensor:
         """The gated hidden activations ``a * gelu(g)``, before the output projection."""
-        h = torch.addmm(self.expand_bias, self.norm(x) if self.norm is not None else x, self.expand_t)
+        h = torch.addmm(self.expand_bias, self.norm(x), self.expand_t)
         a, m = h.split_with_sizes([self.hidden, self.hidden], dim=-1)
         return torch.mul(a, m).mul_(torch.erfc(m))
 

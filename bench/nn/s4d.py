@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.nn.frozen import FrozenLinear, frozen_norm
+from bench.nn.frozen import FrozenLayerNorm, FrozenLinear
 
 __all__ = ["S4DKernel", "S4DLayer", "S4DBlock", "S4DStack", "S4DStepper"]
 
@@ -166,10 +166,10 @@ class S4DStepper:
                 layer = block.layer
                 dA, dB, C = layer.kernel.discretize()
                 self.layers.append((
-                    frozen_norm(block.norm), dA.clone(), dB.clone(), 2 * C, layer.D.detach().clone(),
+                    FrozenLayerNorm(block.norm), dA.clone(), dB.clone(), 2 * C, layer.D.detach().clone(),
                     FrozenLinear(layer.output_linear),
                 ))
-            self.norm_f = frozen_norm(stack.norm_f)
+            self.norm_f = FrozenLayerNorm(stack.norm_f)
         first = stack.layers[0].layer
         self._state_shape = (first.d_model, first.d_state // 2)
         self._device, self._dtype = first.D.device, first.D.dtype

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.nn.frozen import FrozenLinear, frozen_norm
+from bench.nn.frozen import FrozenLayerNorm, FrozenLinear
 from bench.nn.mamba.block import MambaStack
 
 # Per layer: (ring of the last d_conv inputs plus a ones slot, SSM state, steps taken).
@@ -30,7 +30,7 @@ class MambaStepper:
             for block in stack.layers:
                 m = block.mixer
                 self.layers.append({
-                    "norm": frozen_norm(block.norm),
+                    "norm": FrozenLayerNorm(block.norm),
                     "in_proj": FrozenLinear(m.in_proj),
                     "conv_w": self._rolled_conv_weights(m.conv1d.weight[:, 0, :].detach(), m.conv1d.bias.detach()),
                     "x_proj": FrozenLinear(m.x_proj),
@@ -41,7 +41,7 @@ class MambaStepper:
                     "D": m.D.detach().float().clone(),
                     "out_proj": FrozenLinear(m.out_proj),
                 })
-            self.norm_f = frozen_norm(stack.norm_f)
+            self.norm_f = FrozenLayerNorm(stack.norm_f)
         first = stack.layers[0].mixer  # the layers share d_conv, device and dtypes
         self.d_conv = first.d_conv
         self._state_shapes = [(b.mixer.d_inner, b.mixer.d_state) for b in stack.layers]

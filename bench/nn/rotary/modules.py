@@ -216,7 +216,7 @@ class RotaryCrossAttentionBlock(nn.Module):
         self.attn = RotaryCrossAttention(
             dim, context_dim, heads=heads, dim_head=dim_head, dropout=dropout, rotate_value=rotate_value
         )
-        self.ff = FeedForward(dim, mult=ff_mult, dropout=ff_dropout, norm=True)
+        self.ff = FeedForward(dim, mult=ff_mult, dropout=ff_dropout)
 
     def context_kv(self, x_context: Tensor, context_rot: Tensor) -> tuple[Tensor, Tensor]:
         """Normalised, projected and rotated keys/values, reusable as ``kv``."""
@@ -267,7 +267,7 @@ class RotarySelfAttentionBlock(nn.Module):
         self.attn = RotarySelfAttention(
             dim, heads=heads, dim_head=dim_head, dropout=dropout, rotate_value=rotate_value
         )
-        self.ff = FeedForward(dim, mult=ff_mult, dropout=ff_dropout, norm=True)
+        self.ff = FeedForward(dim, mult=ff_mult, dropout=ff_dropout)
 
     def forward(self, x: Tensor, rot: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         x = x + self.attn(self.norm(x), rot, mask)
