@@ -1,11 +1,14 @@
 import h5py
 import numpy as np
 import pytest
+from temporaldata import Data, RegularTimeSeries
 
 from bench.data.intervals import Intervals
-from bench.data.recording import load_recording, save_recording, split_trials
+from bench.data.recording import FeatureStream, Recording, load_recording, save_recording, split_trials
+from bench.data.views import bin_spikes, binned_counts
 from bench.errors import DataError
 from tests.conftest import make_recording
+from tests.data.feature_recordings import crossings_recording, power_recording, spike_band_power, threshold_crossings
 
 
 def test_round_trip_keeps_every_field(tmp_path):
@@ -95,8 +98,6 @@ def test_spikes_between_is_half_open():
 
 
 def test_feature_streams_round_trip_with_spikes(tmp_path):
-    from tests.data.feature_recordings import spike_band_power, threshold_crossings
-
     rec = make_recording(n_trials=6)
     tc, sbp = threshold_crossings(rec), spike_band_power(rec, n_channels=8)
     rec.features = {tc.name: tc, sbp.name: sbp}
@@ -112,9 +113,6 @@ def test_feature_streams_round_trip_with_spikes(tmp_path):
 
 
 def test_streams_are_temporaldata_regular_time_series(tmp_path):
-    from temporaldata import Data, RegularTimeSeries
-
-    from tests.data.feature_recordings import crossings_recording
 
     path = save_recording(crossings_recording(n_trials=4), tmp_path / "r.h5")
     with h5py.File(path) as f:
@@ -126,9 +124,6 @@ def test_streams_are_temporaldata_regular_time_series(tmp_path):
 
 
 def test_features_only_recording_derives_one_event_per_crossing(tmp_path):
-    from bench.data.views import bin_spikes
-    from tests.data.feature_recordings import crossings_recording
-
     back = load_recording(save_recording(crossings_recording(n_trials=4), tmp_path / "r.h5"))
     tc = back.features["threshold_crossings"]
     assert back.events_from == "threshold_crossings" and back.n_units == 192
@@ -141,8 +136,6 @@ def test_features_only_recording_derives_one_event_per_crossing(tmp_path):
 
 
 def test_continuous_only_recording_has_no_spike_events(tmp_path):
-    from tests.data.feature_recordings import power_recording
-
     back = load_recording(save_recording(power_recording(n_trials=4), tmp_path / "r.h5"))
     assert back.n_units == 0 and back.events_from is None and back.streams == ("spike_band_power",)
     assert back.features["spike_band_power"].values.shape[1] == 256
@@ -159,8 +152,6 @@ def test_continuous_only_recording_has_no_spike_events(tmp_path):
     (dict(name="spikes"), "name"),
 ])
 def test_feature_stream_validation_names_the_stream(change, message):
-    from bench.data.recording import FeatureStream
-
     args = dict(name="tc", bin_s=0.01, t0=0.0, values=np.ones((4, 2)), channel_ids=["a", "b"], kind="counts")
     with pytest.raises(DataError, match=message):
         FeatureStream(**{**args, **change})
@@ -168,8 +159,6 @@ def test_feature_stream_validation_names_the_stream(change, message):
 
 
 def test_stream_off_the_domain_grid_is_refused():
-    from bench.data.recording import FeatureStream
-
     rec = make_recording(n_trials=2)
     with pytest.raises(DataError, match="not on the 10 ms grid"):
         rec.features = {"tc": FeatureStream("tc", 0.01, 0.004, np.ones((4, 2)), ["a", "b"])}
@@ -177,8 +166,6 @@ def test_stream_off_the_domain_grid_is_refused():
 
 
 def test_invalid_stream_in_file_names_the_file(tmp_path):
-    from tests.data.feature_recordings import crossings_recording
-
     path = save_recording(crossings_recording(n_trials=2), tmp_path / "bad.h5")
     with h5py.File(path, "a") as f:
         f["features/threshold_crossings/series/values"][0, 0] = 0.5
@@ -187,8 +174,6 @@ def test_invalid_stream_in_file_names_the_file(tmp_path):
 
 
 def test_file_without_spikes_or_features_is_refused(tmp_path):
-    from bench.data.recording import Recording
-
     rec = make_recording(n_trials=2)
     empty = Recording(rec.recording_id, "s", "b", "unknown", rec.domain, np.zeros(0), np.zeros(0, np.int64), np.zeros(0, str))
     path = save_recording(empty, tmp_path / "none.h5")
@@ -197,9 +182,6 @@ def test_file_without_spikes_or_features_is_refused(tmp_path):
 
 
 def test_derived_events_refuse_model_bins_that_split_the_stream_bins():
-    from bench.data.views import binned_counts
-    from tests.data.feature_recordings import crossings_recording
-
     rec = crossings_recording(n_trials=2)
     assert rec.spike_bin_s == 0.01
     binned_counts(rec, 0.02)

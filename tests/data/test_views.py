@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from bench.data.views import bin_spikes, binned_counts, counts_between, lagged, snap_inward
+from bench.data.views import bin_spikes, binned_counts, counts_between, feature_between, lagged, snap_inward
+from bench.errors import DataError
 from tests.conftest import make_recording
+from tests.data.feature_recordings import spike_band_power, threshold_crossings
 
 
 def test_bin_spikes_counts_each_spike_once():
@@ -40,9 +42,6 @@ def test_snap_inward_stays_inside():
 
 
 def _streams_recording():
-    from tests.conftest import make_recording
-    from tests.data.feature_recordings import spike_band_power, threshold_crossings
-
     rec = make_recording(n_trials=3)
     tc, sbp = threshold_crossings(rec), spike_band_power(rec, n_channels=4)
     rec.features = {tc.name: tc, sbp.name: sbp}
@@ -50,8 +49,6 @@ def _streams_recording():
 
 
 def test_feature_between_sums_counts_and_averages_continuous():
-    from bench.data.views import counts_between, feature_between
-
     rec = _streams_recording()
     tc = rec.features["threshold_crossings"].values
     np.testing.assert_array_equal(feature_between(rec, "threshold_crossings", 0.5, 1.0, 0.01), tc[50:100])
@@ -65,8 +62,6 @@ def test_feature_between_sums_counts_and_averages_continuous():
 
 
 def test_feature_between_zero_pads_outside_the_stream():
-    from bench.data.views import feature_between
-
     rec = _streams_recording()
     out = feature_between(rec, "threshold_crossings", -0.05, 0.05, 0.01)
     assert out.shape == (10, 16)
@@ -80,8 +75,5 @@ def test_feature_between_zero_pads_outside_the_stream():
     ("lfp", 0.0, 0.02, r"no feature stream 'lfp' \(its streams: spike_band_power, threshold_crossings\)"),
 ])
 def test_feature_between_errors_say_what_to_change(name, start, bin_s, message):
-    from bench.data.views import feature_between
-    from bench.errors import DataError
-
     with pytest.raises(DataError, match=message):
         feature_between(_streams_recording(), name, start, start + 0.2, bin_s)
