@@ -45,7 +45,10 @@ class Registration:
     preset: Preset | None = None
 
     def same_as(self, other: "Registration") -> bool:
-        return self.cls is other.cls and self.preset == other.preset
+        """The same class and preset (a reloaded module re-registers its own names)."""
+        same_class = self.cls is other.cls or (
+            (self.cls.__module__, self.cls.__qualname__) == (other.cls.__module__, other.cls.__qualname__))
+        return same_class and self.preset == other.preset
 
 
 class Registry(Generic[T]):

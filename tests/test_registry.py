@@ -150,3 +150,12 @@ def test_the_same_preset_twice_is_not_a_clash(fresh_registry):
     registry.models.register_presets(presets)(OutsideDecoder)
     with pytest.raises(RegistrationError, match="'p' is registered twice"):
         registry.models.register_presets({"p": Preset({}, "another")})(OutsideDecoder)
+
+
+def test_reloading_a_module_re_registers_its_names(fresh_registry, plugin_package):
+    import importlib
+
+    fresh_registry["bench.models"] = [EntryPoint("plugin", plugin_package, "bench.models")]
+    first = registry.models.get("deep-model")
+    importlib.reload(sys.modules["tmp_plugin.sub.deep"])
+    assert registry.models.get("deep-model") is not first
