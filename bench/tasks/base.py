@@ -63,6 +63,10 @@ class TaskData:
     chunk_s: float
     splits: dict[str, list[Segment]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # chunks that cut imported bins would split their spikes at made-up positions
+        self.recording.check_bin(self.chunk_s, "the suite's chunk (chunk_ms)")
+
     def segments(self, split: str) -> list[Segment]:
         return self.splits.get(split, [])
 

@@ -219,3 +219,14 @@ def test_native_bin_width_is_kept_and_checked(tmp_path):
         binned_counts(loaded, 0.01)
     spikes = import_arrays(dict(spike_times=[0.1, 0.2], spike_units=[0, 1]))
     assert spikes.spike_bin_s is None  # real spike times: any bin
+
+
+def test_a_chunk_that_cuts_imported_bins_is_refused():
+    from bench.tasks.reaching import ReachingVelocity
+
+    rng = np.random.default_rng(18)
+    arrays, _ = continuous_arrays(rng, n_trials=6)
+    rec = import_arrays(arrays, bin_size_s=0.02, behaviour_kind="position")
+    assert ReachingVelocity().prepare(rec, 0.04).chunk_s == 0.04
+    with pytest.raises(DataError, match=r"binned at 20 ms; the suite's chunk \(chunk_ms\) of 50 ms.*separate suites"):
+        ReachingVelocity().prepare(rec, 0.05)
