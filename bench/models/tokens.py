@@ -87,8 +87,3 @@ def unit_dropout_keep(token_units: torch.Tensor, sessions: torch.Tensor, units_o
         kept = torch.from_numpy(units[unit_dropout_mask(units.size, rng, minimum=minimum)]).to(token_units.device)
         keep[b] = torch.isin(token_units[b], kept)
     return keep
-
-
-def tokens_between(rec: Recording, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
-    """Spike tokens of [start, end): absolute times and local unit indices."""
-    return rec.spikes_between(start, end)
