@@ -7,7 +7,7 @@ import pytest
 from bench import registry
 from bench.models.base import Decoder, ModelParams, chunk_segment
 from bench.tasks.base import TaskKind
-from bench.testing import ConformanceError, check_decoder, check_kinds, check_params
+from bench.testing import FEATURE_STREAM, ConformanceError, check_decoder, check_kinds, check_params
 
 _POSSM = dict(dim=16, dim_head=8, hidden=16, layers=1, d_state=4, expand=1)
 _RECURRENT = dict(embed_dim=8, hidden=16, layers=1, d_state=4, expand=1)
@@ -30,6 +30,14 @@ def test_registered_model_conforms(name):
     assert name in TINY, f"add tiny parameters for '{name}' to TINY"
     fitted = check_decoder(name, TINY[name])
     assert set(fitted) == set(registry.models.get(name).supported_kinds) & {TaskKind.regression, TaskKind.classification}
+
+
+@pytest.mark.parametrize("name, streams", [
+    ("wiener", {"input_streams": [FEATURE_STREAM]}),
+    ("possm-gru", {"feature_streams": [FEATURE_STREAM]}),
+])
+def test_models_reading_feature_streams_conform(name, streams):
+    check_decoder(name, {**TINY[name], **streams}, kinds=["regression"])
 
 
 # ------------------------------------------------------------------ broken decoders are caught
