@@ -28,6 +28,12 @@ from bench.data.intervals import Intervals
 from bench.data.recording import Behaviour, Recording, Trials
 
 
+def _label_key(arrays: dict, per_bin: bool) -> str | None:
+    """Which of 'label' (per bin) / 'labels' (per trial) holds the labels; either is accepted."""
+    order = ("label", "labels") if per_bin else ("labels", "label")
+    return next((k for k in order if k in arrays), None)
+
+
 def _continuous_counts(arrays: dict, spec: ImportSpec, names: ArrayNames) -> np.ndarray:
     """Counts (T bins, U units); a recording of feature streams only has U = 0 on its timeline."""
     if "counts" not in arrays:
@@ -59,7 +65,7 @@ def _import_continuous(arrays: dict, spec: ImportSpec, names: ArrayNames, behavi
             raise fail(f"{names('behaviour')} has shape {shape_of(arrays['behaviour'])}; expected ({T}, D): one row per bin of counts.")
         beh = select_dims(check_finite(bb, "behaviour", names), spec, "behaviour", names, behaviour_selected)
 
-    label_key = "label" if "label" in arrays else ("labels" if "labels" in arrays else None)
+    label_key = _label_key(arrays, per_bin=True)
     if "trial_id" not in arrays:
         if label_key:
             raise fail(
@@ -154,7 +160,7 @@ def _import_trials(arrays: dict, spec: ImportSpec, names: ArrayNames, behaviour_
                 raise fail(f"{names('trial_behaviour')}: trial {i} has shape {x.shape}; expected (D, {s.shape[0]}) to match its {s.shape[0]} bins of counts.")
             seg_beh.append(select_dims(x, spec, "trial_behaviour", names, behaviour_selected))
 
-    label_key = "labels" if "labels" in arrays else ("label" if "label" in arrays else None)
+    label_key = _label_key(arrays, per_bin=False)
     labels = None
     if label_key:
         lab = vector(arrays, label_key, n, names, f"({n},): one label per trial")
@@ -227,7 +233,7 @@ def _import_spikes(arrays: dict, spec: ImportSpec, names: ArrayNames, behaviour_
             i = int(np.flatnonzero(te <= ts)[0])
             raise fail(f"{names('trial_end')}: trial {i} ends at {te[i]} s, not after its start {ts[i]} s.")
         o = np.argsort(ts, kind="stable")
-        label_key = "labels" if "labels" in arrays else ("label" if "label" in arrays else None)
+        label_key = _label_key(arrays, per_bin=False)
         target = np.full(n, -1, np.int64)
         if label_key:
             target = checks.labels(vector(arrays, label_key, n, names, f"({n},): one label per trial"), spec.label_offset, label_key, names)

@@ -100,10 +100,10 @@ class ImportSource(DataSource):
         spec, out = self.cache_path()
         if out.is_file():
             return [out]
-        rec = load_spec(spec)
         if progress:
             what = f"recipe {spec.recipe}" if spec.recipe else f"{spec.format or Path(spec.path).suffix} file"
             print(f"[import] {spec.path} ({what}) -> {out}", file=sys.stderr, flush=True)
-            for hint in import_hints(rec):
-                print(f"[import] hint: {hint}", file=sys.stderr, flush=True)
+        rec = load_spec(spec)
+        for hint in import_hints(rec) if progress else ():
+            print(f"[import] hint: {hint}", file=sys.stderr, flush=True)
         return [save_recording(rec, out)]
