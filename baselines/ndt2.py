@@ -45,8 +45,10 @@ holding q - lag (same rule), or the no-data query when q - lag < W's start. Bins
 chronologically inside the window (j = 0 is the oldest) for the time position embedding, so a
 clipped window at the start of a segment looks like the start of a training window.
 
-Offline ``predict`` evaluates exactly this: for every chunk of the segment (cut as
-``chunk_segment`` cuts them) the window ending at that chunk's end, batched across chunks. Only
+Offline ``predict`` evaluates exactly this: for every chunk of the segment (the windows of
+``bench.models.windows.streaming_windows``, on the grid ``chunk_segment`` uses) the window ending at
+that chunk's end, batched across chunks; streaming buffers the window's spikes through the
+sliding-window base (``bench.models.sliding``), which POYO shares. Only
 bins up to the newest bin any query of the window needs are run (with causal attention the
 newer ones cannot change those outputs), which skips the last lag of each window.
 

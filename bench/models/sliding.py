@@ -90,7 +90,7 @@ class SlidingWindowDecoder(TorchDecoder):
         return not self.stitches_windows
 
     @torch.no_grad()
-    def predict(self, segments: Sequence[Segment], batch_size: int | None = None) -> list[np.ndarray]:
+    def predict(self, segments: Sequence[Segment]) -> list[np.ndarray]:
         self.module.eval()
         return [self.predict_segment(seg) for seg in segments]
 
