@@ -22,7 +22,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bench.data.views import grid_index
 from bench.data.recording import SPIKES
@@ -57,6 +57,13 @@ class POSSMParams(ModelParams):
         default_factory=list, description="feature streams (e.g. spike_band_power) read per chunk and added to "
         "its latents through a linear projection; their bin must divide the chunk (possm.features)",
     )
+
+    @field_validator("feature_streams")
+    @classmethod
+    def _feature_streams(cls, streams: list[str]) -> list[str]:
+        if SPIKES in streams or len(set(streams)) != len(streams):
+            raise ValueError(f"feature_streams lists distinct feature stream names (spikes are always read); got {streams}")
+        return streams
 
 
 class POSSMDecoder(TorchDecoder):

@@ -3,6 +3,7 @@ POSSM reads crossings as events and power as a per-chunk latent input; streaming
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from bench import registry
 from bench.data.recording import SPIKES
@@ -108,3 +109,9 @@ def test_every_model_reads_only_what_it_declares(name):
     model = cls(cls.Params())
     assert set(model.read_streams().values()) <= cls.inputs
     assert model.missing_inputs(power_recording(n_trials=2)) == [SPIKES]
+
+
+@pytest.mark.parametrize("streams", [["spikes"], ["spike_band_power", "spike_band_power"]])
+def test_possm_feature_streams_are_distinct_stream_names(streams):
+    with pytest.raises(ValidationError, match="feature_streams"):
+        registry.models.get("possm-gru").Params(feature_streams=streams)
