@@ -17,6 +17,7 @@ from torch import nn
 
 from bench.models.base import SpikeChunk
 from bench.models.binned import BinnedMixin, BinnedParams, query_bins
+from bench.models.presets import Preset
 from bench.models.torch_decoder import TorchDecoder
 from bench.nn.backbones import make_backbone
 from bench.registry import models
@@ -31,19 +32,6 @@ class RecurrentParams(BinnedParams):
     d_state: int = Field(64, ge=1, description="SSM state size (S4D N, Mamba d_state)")
     expand: int = Field(2, ge=1, description="Mamba expansion factor")
     dropout: float = Field(0.1, ge=0, lt=1)
-
-
-class S4DBaselineParams(RecurrentParams):
-    backbone: Literal["gru", "s4d", "mamba"] = "s4d"
-    hidden: int = Field(192, ge=1)
-    layers: int = Field(2, ge=1)
-
-
-class MambaBaselineParams(RecurrentParams):
-    backbone: Literal["gru", "s4d", "mamba"] = "mamba"
-    hidden: int = Field(128, ge=1)
-    layers: int = Field(2, ge=1)
-    d_state: int = Field(16, ge=1)
 
 
 class RecurrentNet(nn.Module):
@@ -98,20 +86,14 @@ class RecurrentDecoder(BinnedMixin, TorchDecoder):
         return self.denormalise(out[idx].cpu().numpy())
 
 
-@models.register("gru")
-class GRUDecoder(RecurrentDecoder):
-    """GRU on binned counts (embed 64, hidden 256)."""
 
+# RecurrentParams' defaults are the GRU baseline; S4D and Mamba are sized like it.
+PRESETS = {
+    "gru": Preset({}, "GRU on binned counts (embed 64, hidden 256)."),
+    "s4d": Preset({"backbone": "s4d", "hidden": 192, "layers": 2},
+                  "S4D on binned counts (2 blocks of d_model 192), sized like the GRU baseline."),
+    "mamba": Preset({"backbone": "mamba", "hidden": 128, "layers": 2, "d_state": 16},
+                    "Mamba on binned counts (2 blocks of d_model 128), sized like the GRU baseline."),
+}
 
-@models.register("s4d")
-class S4DDecoder(RecurrentDecoder):
-    """S4D on binned counts (2 blocks of d_model 192), sized like the GRU baseline."""
-
-    Params = S4DBaselineParams
-
-
-@models.register("mamba")
-class MambaDecoder(RecurrentDecoder):
-    """Mamba on binned counts (2 blocks of d_model 128), sized like the GRU baseline."""
-
-    Params = MambaBaselineParams
+models.register_presets(PRESETS)(RecurrentDecoder)
