@@ -4,7 +4,11 @@ Streaming cuts a segment into chunks of ``chunk_s``; offline paths must select e
 and queries a stream sees, so chunk edges are computed here once, as the same floats everywhere
 (``start + i * chunk_s``, the last edge the segment end), and a time belongs to the chunk that
 ``grid_index`` gives it. Windows are whole chunks of that grid (training and paper windows) or
-end at a chunk edge and reach back at most a context length (streaming windows). A window is cut
+end at a chunk edge and reach back at most a context length (streaming windows). Two legacy
+float details are kept so that trained models stay what they were (changing either changes
+training windows and so records): training windows end at ``start + n * chunk_s`` from their own
+start rather than on the edge, and :func:`crop` selects queries by comparing times with the
+window edges rather than by :func:`chunk_of`. A window is cut
 out of a segment by :func:`crop`, the one cutter; the samplers below only choose the spans:
 
 * :func:`tiled_windows`: windows of a fixed length every stride, at a fixed or (with ``rng``) a
