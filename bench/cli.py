@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench {run,validate,list,report,simstats,import}``.
+"""Command line: ``python -m bench {run,validate,list,report,migrate,simstats,import,params,trainspeed,curve,latency}``.
 
 User mistakes (BenchError) print one paragraph and exit with status 2, never a traceback.
 """
@@ -48,19 +48,25 @@ def _cmd_list(args) -> None:
 
 
 def _cmd_report(args) -> None:
-    from bench.results.tables import build_report
     from bench.suite.loader import load_suite
+
+    _report(load_suite(args.suite), Path(args.out) if args.out else None)
+
+
+def _report(suite, out: Path | None) -> None:
+    """Rebuild the run folder's tables from its records and print the first one."""
+    from bench.results.report import write_report
     from bench.suite.schedule import default_out, report_stored
 
-    suite = load_suite(args.suite)
-    out = Path(args.out) if args.out else default_out(suite)
+    out = out or default_out(suite)
     records = report_stored(suite, out, print)
     if not records:
         raise BenchError(f"No records of suite '{suite.spec.name}' in {out}; run it first with "
-                         f"`python -m bench run {args.suite}` (or name the folder with --out).")
-    for p in build_report(out, records, suite):
+                         f"`python -m bench run {suite.path}` (or name the folder with --out).")
+    written = write_report(out, records, suite)
+    for p in written:
         print(f"wrote {p}")
-    print((out / "table.md").read_text())
+    print(next(p for p in written if p.suffix == ".md").read_text())
 
 
 def _cmd_migrate(args) -> None:
@@ -94,52 +100,51 @@ def _cmd_import(args) -> None:
         print(f"wrote {p}")
 
 
-def _cmd_params(args) -> None:
-    from bench.benchmarks.sizes import parameter_table
+def _run_protocol(args, changes: dict) -> None:
+    """Run the protocol suite ``args.suite`` with the command's options, then print its table."""
+    from bench.suite.loader import load_suite
+    from bench.suite.overrides import suite_overrides
+    from bench.suite.schedule import run_suite
 
-    df = parameter_table(args.models, n_units=args.n_units, cache_dir=args.cache_dir)
-    print(f"Parameters excluding per-unit / per-session embedding tables, for a session of {args.n_units} units:")
-    print(df.to_markdown(index=False))
+    overrides = suite_overrides(args.suite, changes, models=args.models)
+    out = run_suite(args.suite, out=args.out, overrides=overrides, cache_dir=args.cache_dir,
+                    progress=not args.no_progress, compare=False)
+    _report(load_suite(args.suite, overrides), out)
+
+
+def _cmd_params(args) -> None:
+    _run_protocol(args, {"datasets.params.n_neurons": args.n_units})
 
 
 def _cmd_trainspeed(args) -> None:
-    from bench.benchmarks.training_time import training_times
-
-    df = training_times(args.models, preset=args.preset, epochs=args.epochs, rounds=args.rounds, threads=args.threads,
-                        cache_dir=args.cache_dir)
-    print(f"Training time per epoch on one {args.preset} session, {args.threads} thread(s), ratio to {args.models[0]}:")
-    print(df.to_markdown(index=False, floatfmt=".2f"))
+    _run_protocol(args, {"datasets.name": args.preset, "datasets.params.preset": args.preset, "threads": args.threads,
+                         "train.epochs": args.epochs, "train.patience": args.epochs and args.epochs + 1,
+                         "protocol.params.rounds": args.rounds})
 
 
 def _cmd_curve(args) -> None:
-    from bench.benchmarks.learning_curve import learning_curve
-
-    df = learning_curve(args.models, args.epochs, preset=args.preset, n_sessions=args.sessions, threads=args.threads,
-                        cache_dir=args.cache_dir, scale=args.scale, lr=args.lr)
-    print(df.to_markdown(index=False, floatfmt=".3f"))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(args.out, index=False)
-        print(f"wrote {args.out}")
+    _run_protocol(args, {"datasets.name": args.preset, "datasets.params.preset": args.preset,
+                         "datasets.params.scale": args.scale, "datasets.sessions": args.sessions and
+                         list(range(args.sessions)), "train.lr": args.lr, "threads": args.threads,
+                         "protocol.params.epochs": args.epochs})
 
 
 def _cmd_latency(args) -> None:
-    from bench.benchmarks.latency import add_ratios, benchmark, write_report
-    from bench.results.provenance import provenance
+    _run_protocol(args, {"datasets.name": args.preset, "datasets.params.preset": args.preset, "chunk_ms": args.chunk_ms,
+                         "latency.threads": args.threads, "latency.n_chunks": args.n_chunks,
+                         "latency.cuda": args.cuda or None, "protocol.params.rounds": args.rounds,
+                         "protocol.report.reference": args.reference})
 
-    devices = ["cpu", "cuda"] if args.cuda else ["cpu"]
-    df = benchmark(args.models, preset=args.preset, chunk_ms=args.chunk_ms, threads=args.threads,
-                   n_chunks=args.n_chunks, rounds=args.rounds, devices=devices, cache_dir=args.cache_dir)
-    df = add_ratios(df, [m for m in args.reference if m in args.models])
-    prov = provenance("cpu")
-    header = (f"# Streaming latency per {args.chunk_ms:g} ms chunk, batch 1\n\n"
-              f"One run, models interleaved over {args.rounds} rounds on the same chunks of simulated preset "
-              f"{args.preset}; {args.threads} CPU thread(s); {prov['cpu']} ({prov['cpu_count']} cores); "
-              f"torch {prov['packages']['torch']}; commit {str(prov['git']['commit'])[:10]}. "
-              "Params exclude unit/session embedding tables.")
-    for p in write_report(df, Path(args.out), header):
-        print(f"wrote {p}")
-    print(df.to_markdown(index=False, floatfmt=".3f"))
+
+def _protocol_parser(sub, name: str, suite: str, help: str) -> argparse.ArgumentParser:
+    """A command that runs a protocol suite; its options change the suite file's settings."""
+    p = sub.add_parser(name, help=f"{help} (runs {suite}; options left out keep its settings)")
+    p.add_argument("--suite", default=suite, help=f"the suite to run (default {suite})")
+    p.add_argument("--models", nargs="+", default=None, help="only these models (default: the suite's)")
+    p.add_argument("--out", default=None, help="run folder for records and tables (default runs/<suite name>)")
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--no-progress", action="store_true")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,44 +184,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=None)
     p.set_defaults(func=_cmd_simstats)
 
-    p = sub.add_parser("params", help="parameter count of every model, against the paper's where published")
-    p.add_argument("--models", nargs="+", default=None)
-    p.add_argument("--n-units", type=int, default=100)
-    p.add_argument("--cache-dir", type=Path, default=None)
+    p = _protocol_parser(sub, "params", "suites/params.yaml", "parameter counts, against the paper's where published")
+    p.add_argument("--n-units", type=int, default=None, help="units of the simulated session (suite: 100)")
     p.set_defaults(func=_cmd_params)
 
-    p = sub.add_parser("trainspeed", help="side-by-side training time per epoch of several models")
-    p.add_argument("--models", nargs="+", default=["possm-gru", "possm-mamba"])
-    p.add_argument("--preset", default="c_co_2016")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--cache-dir", type=Path, default=None)
+    p = _protocol_parser(sub, "trainspeed", "suites/trainspeed.yaml", "side-by-side training time per epoch")
+    p.add_argument("--preset", default=None, help="simulator preset (suite: c_co_2016)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per training (suite: 5)")
+    p.add_argument("--rounds", type=int, default=None, help="alternating rounds (suite: 2)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (suite: 1)")
     p.set_defaults(func=_cmd_trainspeed)
 
-    p = sub.add_parser("curve", help="test metric against the epoch budget for several models")
-    p.add_argument("--models", nargs="+", default=["gru", "possm-gru"])
-    p.add_argument("--epochs", nargs="+", type=int, default=[20, 60, 150])
-    p.add_argument("--preset", default="c_co_2016")
-    p.add_argument("--scale", choices=["default", "paper"], default="default", help="simulator scale (paper: larger sessions)")
-    p.add_argument("--sessions", type=int, default=1)
-    p.add_argument("--lr", type=float, default=2e-3, help="learning rate (batch 16, flat-cosine schedule)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--cache-dir", type=Path, default=None)
-    p.add_argument("--out", default=None, help="CSV file to write")
+    p = _protocol_parser(sub, "curve", "suites/curves.yaml", "test metric against the epoch budget")
+    p.add_argument("--epochs", nargs="+", type=int, default=None, help="epoch budgets (suite: 20 60 150)")
+    p.add_argument("--preset", default=None, help="simulator preset (suite: c_co_2016)")
+    p.add_argument("--scale", choices=["default", "paper"], default=None, help="simulator scale (paper: larger sessions)")
+    p.add_argument("--sessions", type=int, default=None, help="first N sessions (suite: 1)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (suite: 2e-3, batch 16, flat-cosine schedule)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (suite: 1)")
     p.set_defaults(func=_cmd_curve)
 
-    p = sub.add_parser("latency", help="side-by-side streaming latency benchmark of several models")
-    p.add_argument("--models", nargs="+", default=["gru", "possm-gru", "possm-s4d", "possm-mamba"])
-    p.add_argument("--reference", nargs="+", default=["gru", "possm-gru"], help="models to express ratios against")
-    p.add_argument("--preset", default="c_co_2016")
-    p.add_argument("--chunk-ms", type=float, default=50.0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--n-chunks", type=int, default=600)
-    p.add_argument("--rounds", type=int, default=3)
+    p = _protocol_parser(sub, "latency", "suites/latency.yaml", "side-by-side streaming latency, models interleaved")
+    p.add_argument("--reference", nargs="+", default=None, help="models to express ratios against (suite: gru possm-gru)")
+    p.add_argument("--preset", default=None, help="simulator preset (suite: c_co_2016)")
+    p.add_argument("--chunk-ms", type=float, default=None, help="chunk length (suite: 50)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads while timing (suite: 1)")
+    p.add_argument("--n-chunks", type=int, default=None, help="timed steps per model over all rounds (suite: 600)")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (suite: 3)")
     p.add_argument("--cuda", action="store_true", help="also measure on CUDA when present")
-    p.add_argument("--cache-dir", type=Path, default=None)
-    p.add_argument("--out", default="results/latency")
     p.set_defaults(func=_cmd_latency)
 
     p = sub.add_parser("import", help="import array files (.npz/.mat/.csv) into brainsets-format HDF5")

@@ -35,6 +35,16 @@ class Summary(_Schema):
     n: int
 
 
+class CurvePoint(_Schema):
+    """One point of a curve: a session's result with one value of the setting the protocol varies."""
+
+    setting: dict[str, Any] = Field(description="e.g. {'epochs': 60}")
+    metrics: dict[str, Any] = Field(description="the task's test metrics")
+    scores: dict[str, Any] = Field(default_factory=dict, description="other measurements, e.g. {'train r2': 0.9}")
+    fit: dict[str, Any] = Field(default_factory=dict)
+    train_seconds: float
+
+
 class SessionResult(_Schema):
     recording_id: str
     n_units: int
@@ -43,11 +53,17 @@ class SessionResult(_Schema):
     fit: dict[str, Any] = Field(default_factory=dict)
     train_seconds: float
     eval_seconds: float
+    scores: dict[str, Any] = Field(
+        default_factory=dict, description="the protocol's measurements besides the test metrics, by name, e.g. "
+        "{'lookahead 0.1 s': 0.71} (window_position)",
+    )
+    points: list[CurvePoint] = Field(default_factory=list, description="learning_curve: one per training budget")
 
 
 class Record(_Schema):
     format: int = RECORD_FORMAT
     suite: str
+    protocol: str = Field("train_eval", description="what the run did (bench.protocols)")
     model: str
     label: str
     dataset: str
@@ -67,6 +83,10 @@ class Record(_Schema):
     streaming_max_abs_diff: float | None
     train_seconds: float
     eval_seconds: float
+    scores: dict[str, Any] = Field(
+        default_factory=dict, description="the protocol's measurements of the whole run, by name, e.g. "
+        "{'seconds_per_epoch': [...]} (training_time)",
+    )
     provenance: dict[str, Any]
 
     @property

@@ -1,34 +1,24 @@
-"""Execute one planned run: train, evaluate, check streaming and time it; return its record.
-
-For each session of the dataset: fit the model on train (model selection on valid), predict the
-test split, score it; on the first session also check that streaming reproduces the offline
-outputs and measure per-chunk latency. A model marked ``needs_gpu`` trains on CUDA whatever the
-suite's device; without a GPU its run is recorded untrained (``trained: false``): parameters,
-streaming check and CPU latency of the set-up model, which do not depend on the weights.
+"""Execute planned runs through the suite's protocol, with what every protocol shares: the
+datasets loaded once (``DatasetCache``), the device, per-chunk latency, the streaming check and
+the record of a run. What a run does is the protocol's (``bench.protocols``).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from bench import registry
 from bench.data.recording import Recording, load_recording
 from bench.errors import BenchError, DataError
 from bench.latency import cuda_available, measure_step_latency
-from bench.metrics.regression import aggregate_sessions
 from bench.models.base import Decoder, chunk_segment
-from bench.results.provenance import finish_provenance, provenance
-from bench.results.records import Record, SessionResult, Summary
+from bench.results.records import Record
 from bench.suite.loader import LoadedSuite
-from bench.suite.plan import PlannedRun, trains_here
+from bench.suite.plan import PlannedRun
 from bench.suite.schema import DatasetSpec
 from bench.tasks.base import TaskData
-
-UNTRAINED_REASON = ("needs_gpu and no CUDA device on this machine: metric not measured; parameters, streaming "
-                    "check and latency are of the untrained model")
 
 
 def resolve_device(device: str) -> str:
@@ -40,7 +30,8 @@ def resolve_device(device: str) -> str:
 
 
 class DatasetCache:
-    """Materialises each dataset once and keeps its recordings and task views in memory."""
+    """The one way to load a suite's datasets: each is materialised once (only the ``sessions`` the
+    suite selects) and its recordings and task views are kept in memory."""
 
     def __init__(self, suite: LoadedSuite, cache_dir: Path | None, progress: bool):
         self.suite, self.cache_dir, self.progress = suite, cache_dir, progress
@@ -50,7 +41,7 @@ class DatasetCache:
     def recordings(self, ds: DatasetSpec) -> list[Recording]:
         if ds.name not in self._recordings:
             paths = self.suite.source(ds, self.cache_dir).materialize(progress=self.progress)
-            recs = [load_recording(p) for p in paths]
+            recs = [load_recording(p) for p in select_sessions(paths, ds, self.suite.path)]
             if not recs:
                 raise DataError(f"Dataset '{ds.name}' has no recordings.")
             self._recordings[ds.name] = recs
@@ -62,6 +53,17 @@ class DatasetCache:
             chunk_s = self.suite.spec.chunk_ms / 1000.0
             self._task_data[ds.name] = [task.prepare(r, chunk_s) for r in self.recordings(ds)]
         return self._task_data[ds.name]
+
+
+def select_sessions(paths: list, ds: DatasetSpec, suite_file) -> list:
+    """The recordings of ``paths`` the dataset's ``sessions`` names (all when it names none)."""
+    if ds.sessions is None:
+        return paths
+    bad = [i for i in ds.sessions if not 0 <= i < len(paths)]
+    if bad:
+        raise DataError(f"Suite file {suite_file}: dataset '{ds.name}' selects sessions {bad}, but its source has "
+                        f"{len(paths)} recording(s) (indices 0..{len(paths) - 1}).")
+    return [paths[i] for i in ds.sessions]
 
 
 def measure_latency(model: Decoder, data: TaskData, suite: LoadedSuite, device: str) -> dict:
@@ -86,81 +88,24 @@ def streaming_diff(model: Decoder, segment, offline: np.ndarray, chunk_s: float)
     return float(np.max(np.abs(model.stream(segment, chunk_s) - offline)))
 
 
-def _record(run: PlannedRun, suite: LoadedSuite, **result) -> Record:
+def make_record(run: PlannedRun, suite: LoadedSuite, **result) -> Record:
+    """The record of ``run``: its identity and settings, the task's metric, and ``result``."""
     task = suite.task(run.dataset)
     return Record(
-        suite=suite.spec.name, model=run.model.name, label=run.model.display, dataset=run.dataset.name,
-        seed=run.seed, key=run.key, identity=run.identity, config=run.config, task=task.registry_name,
-        metric=task.primary_metric, higher_is_better=task.higher_is_better, **result,
+        suite=suite.spec.name, protocol=suite.spec.protocol.name, model=run.model.name, label=run.model.display,
+        dataset=run.dataset.name, seed=run.seed, key=run.key, identity=run.identity, config=run.config,
+        task=task.registry_name, metric=task.primary_metric, higher_is_better=task.higher_is_better, **result,
     )
 
 
-def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device: str, progress: bool) -> Record:
-    if not trains_here(run):
-        return execute_untrained(run, suite, cache)
-    if run.model.needs_gpu:
-        device = "cuda"
-    started = provenance(device)
-    cls = registry.models.get(run.model.name)
-    task = suite.task(run.dataset)
-    params = suite.model_params(run.model)
-    train_cfg = suite.train_config(run.model)
-    datas = cache.task_data(run.dataset)
-    chunk_s = suite.spec.chunk_ms / 1000.0
-    groups = [datas] if cls.multi_session else [[d] for d in datas]
-    sessions: list[SessionResult] = []
-    latency: dict = {}
-    stream_diff, stream_checked, n_params = None, False, []
-    for group in groups:
-        model: Decoder = cls(params, seed=run.seed, device=device)
-        t0 = time.perf_counter()
-        fit_report = model.fit(group, train_cfg, progress=progress)
-        train_s = time.perf_counter() - t0
-        n_params.append(model.n_parameters())
-        for data in group:
-            t1 = time.perf_counter()
-            test = data.segments("test")
-            preds = model.predict(test)
-            metrics = task.score(test, preds)
-            sessions.append(SessionResult(
-                recording_id=data.recording.recording_id, n_units=data.recording.n_units, metrics=metrics,
-                n_parameters=n_params[-1], fit=fit_report, train_seconds=train_s / len(group),
-                eval_seconds=time.perf_counter() - t1,
-            ))
-            if not stream_checked and suite.spec.check_streaming and model.streams_like_predict:
-                stream_diff, stream_checked = streaming_diff(model, test[0], preds[0], chunk_s), True
-                model.to(device)
-            if not latency and suite.spec.latency.enabled:
-                latency["cpu"] = measure_latency(model, data, suite, "cpu")
-                if suite.spec.latency.cuda and cuda_available() and model.to("cuda"):
-                    latency["cuda"] = measure_latency(model, data, suite, "cuda")
-                model.to(device)
-    values = [s.metrics[task.primary_metric] for s in sessions]
-    return _record(
-        run, suite, trained=True, summary=Summary(**aggregate_sessions(values)), sessions=sessions,
-        n_parameters=int(np.median(n_params)), latency=latency, streaming_max_abs_diff=stream_diff,
-        train_seconds=float(sum(s.train_seconds for s in sessions)),
-        eval_seconds=float(sum(s.eval_seconds for s in sessions)), provenance=finish_provenance(started),
-    )
+def execute_runs(runs: list[PlannedRun], suite: LoadedSuite, cache: DatasetCache, device: str,
+                 progress: bool) -> Iterator[Record]:
+    """The records of ``runs`` (one dataset and seed when the protocol runs models together), made
+    by the suite's protocol."""
+    from bench.protocols import RunContext, get_protocol
+
+    protocol = get_protocol(suite.spec.protocol.name)
+    ctx = RunContext(suite, cache, device, progress, suite.protocol_params())
+    yield from protocol.execute(runs, ctx)
 
 
-def execute_untrained(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache) -> Record:
-    """Record what does not need training: parameters, streaming == offline on one test segment,
-    per-chunk CPU latency. Set up on the first training group only (one session, or all of them
-    for a multi-session model), as the trained path measures latency on its first session."""
-    started = provenance("cpu")
-    cls = registry.models.get(run.model.name)
-    datas = cache.task_data(run.dataset)
-    group = datas if cls.multi_session else datas[:1]
-    model: Decoder = cls(suite.model_params(run.model), seed=run.seed, device="cpu")
-    model.initialise(group)
-    test = group[0].segments("test")
-    stream_diff = None
-    if suite.spec.check_streaming and model.streams_like_predict:
-        stream_diff = streaming_diff(model, test[0], model.predict(test[:1])[0], suite.spec.chunk_ms / 1000.0)
-    latency = {"cpu": measure_latency(model, group[0], suite, "cpu")} if suite.spec.latency.enabled else {}
-    return _record(
-        run, suite, trained=False, untrained_reason=UNTRAINED_REASON, summary=None, sessions=[],
-        n_parameters=int(model.n_parameters()), latency=latency, streaming_max_abs_diff=stream_diff,
-        train_seconds=0.0, eval_seconds=0.0, provenance=finish_provenance(started),
-    )

@@ -71,6 +71,7 @@ class LoadedSuite:
 
     path: Path
     spec: SuiteSpec
+    overrides: dict | None = None  # top-level fields replaced after reading the file (command-line options)
 
     @property
     def base_dir(self) -> Path:
@@ -92,6 +93,12 @@ class LoadedSuite:
         where = f"datasets[{i}].task.params" if dataset.task else "task.params"
         return cls(validate_params(cls.Params, spec.params, self.path, where))
 
+    def protocol_params(self) -> BaseModel:
+        from bench.protocols import get_protocol
+
+        params_cls = get_protocol(self.spec.protocol.name).Params
+        return validate_params(params_cls, self.spec.protocol.params, self.path, "protocol.params")
+
     def source(self, dataset: DatasetSpec, cache_dir: Path | None = None):
         cls = registry.data_sources.get(dataset.source)
         i = self.spec.datasets.index(dataset)
@@ -99,8 +106,9 @@ class LoadedSuite:
         return cls(params, cache_dir=cache_dir, base_dir=self.base_dir)
 
 
-def load_suite(path: str | Path) -> LoadedSuite:
-    """Parse and fully validate a suite; raises SuiteError naming file, field and expectation."""
+def load_suite(path: str | Path, overrides: dict | None = None) -> LoadedSuite:
+    """Parse and fully validate a suite; raises SuiteError naming file, field and expectation.
+    ``overrides`` replace top-level fields of the file (e.g. a command's ``--models``)."""
     path = Path(path)
     if not path.is_file():
         raise SuiteError(f"Suite file {path} does not exist.")
@@ -110,11 +118,12 @@ def load_suite(path: str | Path) -> LoadedSuite:
         raise SuiteError(f"Suite file {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise SuiteError(f"Suite file {path} must contain a mapping with fields name, task, datasets and models.")
+    raw = {**raw, **(overrides or {})}
     try:
         spec = SuiteSpec(**raw)
     except ValidationError as exc:
         raise SuiteError(format_validation_error(exc, path, model=SuiteSpec)) from None
-    suite = LoadedSuite(path, spec)
+    suite = LoadedSuite(path, spec, overrides or None)
     _check_names(suite)
     return suite
 
@@ -129,6 +138,12 @@ def _check_names(suite: LoadedSuite) -> None:
             raise SuiteError(f"Suite file {path}: field '{where}': {exc}") from None
 
     lookup(registry.tasks, spec.task.name, "task.name")
+    try:
+        suite.protocol_params()
+    except SuiteError as exc:
+        if str(exc).startswith("Unknown protocol"):
+            raise SuiteError(f"Suite file {path}: field 'protocol.name': {exc}") from None
+        raise
     for i, ds in enumerate(spec.datasets):
         lookup(registry.data_sources, ds.source, f"datasets[{i}].source")
         suite.source(ds)

@@ -12,6 +12,7 @@ from typing import Any
 
 from bench import registry
 from bench.latency import cuda_available
+from bench.protocols import get_protocol
 from bench.results.identity import component, field_defaults, identity_key, non_default
 from bench.results.records import record_name
 from bench.suite.loader import LoadedSuite
@@ -41,8 +42,10 @@ def model_defaults(name: str) -> dict[str, Any]:
 
 def run_identity(*, model: str, model_params: dict, train: dict, task: str, task_params: dict, source: str,
                  source_params: dict, chunk_ms: float, latency: dict, device: str, needs_gpu: bool,
-                 seed: int) -> dict[str, Any]:
-    """Identity of one run from its resolved settings (plain JSON values, defaults included)."""
+                 seed: int, protocol: str = "train_eval", protocol_params: dict | None = None,
+                 sessions: list[int] | None = None) -> dict[str, Any]:
+    """Identity of one run from its resolved settings (plain JSON values, defaults included). The
+    default protocol with its defaults and a dataset's full session list add nothing to it."""
     model_cls, task_cls = registry.models.get(model), registry.tasks.get(task)
     source_cls = registry.data_sources.get(source)
     run: dict[str, Any] = {"chunk_ms": chunk_ms}
@@ -53,7 +56,7 @@ def run_identity(*, model: str, model_params: dict, train: dict, task: str, task
     lat = non_default(latency, field_defaults(LatencySpec))
     if lat:
         run["latency"] = lat
-    return {
+    identity = {
         "model": component(model, model_cls, non_default(model_params, model_defaults(model))),
         "task": component(task, task_cls, non_default(task_params, field_defaults(task_cls.Params))),
         "data": component(source, source_cls, non_default(source_params, field_defaults(source_cls.Params))),
@@ -61,10 +64,18 @@ def run_identity(*, model: str, model_params: dict, train: dict, task: str, task
         "run": run,
         "seed": seed,
     }
+    if sessions is not None:
+        identity["data"]["sessions"] = list(sessions)
+    protocol_cls = get_protocol(protocol)
+    changed = non_default(protocol_params or {}, field_defaults(protocol_cls.Params))
+    if protocol != "train_eval" or changed:
+        identity["protocol"] = component(protocol, protocol_cls, changed)
+    return identity
 
 
 def plan_runs(suite: LoadedSuite) -> list[PlannedRun]:
     spec = suite.spec
+    protocol_params = suite.protocol_params().model_dump(mode="json")
     runs = []
     for ds in spec.datasets:
         task_spec = spec.task_for(ds)
@@ -81,12 +92,16 @@ def plan_runs(suite: LoadedSuite) -> list[PlannedRun]:
                 "latency": spec.latency.model_dump(mode="json"),
                 "device": spec.device,
                 "needs_gpu": m.needs_gpu,
+                "protocol": {"name": spec.protocol.name, "params": protocol_params},
             }
+            if ds.sessions is not None:
+                config["dataset"]["sessions"] = ds.sessions
             for seed in spec.seeds:
                 identity = run_identity(
                     model=m.name, model_params=config["model_params"], train=config["train"], task=task_spec.name,
                     task_params=task_params, source=ds.source, source_params=source_params, chunk_ms=spec.chunk_ms,
                     latency=config["latency"], device=spec.device, needs_gpu=m.needs_gpu, seed=seed,
+                    protocol=spec.protocol.name, protocol_params=protocol_params, sessions=ds.sessions,
                 )
                 runs.append(PlannedRun(m, ds, seed, identity_key(identity), identity, config))
     return runs

@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from bench.latency import cuda_available
 from bench.results.records import Record, load_records, record_files, records_dir, write_record
-from bench.suite.execute import DatasetCache, execute_run, resolve_device
+from bench.protocols import get_protocol
+from bench.suite.execute import DatasetCache, execute_runs, resolve_device
 from bench.suite.loader import LoadedSuite, check_model_inputs, load_suite
 from bench.suite.plan import PlannedRun, plan_runs, sort_records, trains_here
 
@@ -29,15 +30,16 @@ def default_out(suite: LoadedSuite) -> Path:
     return DEFAULT_RUNS_DIR / suite.spec.name
 
 
-def _run_in_worker(suite_path: str, run_name: str, out: str, cache_dir: str | None, jobs: int) -> Record:
+def _run_in_worker(suite_path: str, overrides: dict | None, run_name: str, out: str, cache_dir: str | None,
+                   jobs: int) -> Record:
     """Execute one planned run in a worker process and write its record (atomic)."""
     import torch
 
-    suite = load_suite(suite_path)
+    suite = load_suite(suite_path, overrides)
     torch.set_num_threads(suite.spec.threads)
     run = next(r for r in plan_runs(suite) if r.name == run_name)
     cache = DatasetCache(suite, Path(cache_dir) if cache_dir else None, progress=False)
-    record = execute_run(run, suite, cache, resolve_device(suite.spec.device), progress=False)
+    (record,) = execute_runs([run], suite, cache, resolve_device(suite.spec.device), progress=False)
     record.provenance["parallel_jobs"] = jobs
     write_record(Path(out), record)
     return record
@@ -45,7 +47,8 @@ def _run_in_worker(suite_path: str, run_name: str, out: str, cache_dir: str | No
 
 def describe(record: Record) -> str:
     s, lat = record.summary, record.latency.get("cpu", {})
-    metric = "untrained (needs GPU)" if not record.trained else f"{record.metric} {s.mean:.3f} +- {s.sd:.3f} (n={s.n})"
+    metric = ("untrained (needs GPU)" if not record.trained else "no test metric (protocol " + record.protocol + ")"
+              if s is None else f"{record.metric} {s.mean:.3f} +- {s.sd:.3f} (n={s.n})")
     return (
         f"  {record.label:>14s} {record.dataset:>12s} seed {record.seed}: {metric}, "
         f"{record.n_parameters:,} params, CPU {lat.get('median_ms', float('nan')):.3f} ms/chunk, "
@@ -62,14 +65,25 @@ def runs_to_do(runs: list[PlannedRun], out: Path) -> list[PlannedRun]:
     return [r for r in runs if r.name not in done]
 
 
+def batches(todo: list[PlannedRun], together: bool) -> list[list[PlannedRun]]:
+    """Runs in the order they execute: one at a time, or the runs of each dataset and seed together."""
+    if not together:
+        return [[r] for r in todo]
+    groups: dict[tuple, list[PlannedRun]] = {}
+    for r in todo:
+        groups.setdefault((r.dataset.name, r.seed), []).append(r)
+    return list(groups.values())
+
+
 def _execute_all(todo: list[PlannedRun], suite: LoadedSuite, out: Path, cache: DatasetCache, jobs: int,
                  cache_dir: Path | None, progress: bool) -> None:
     bar = tqdm(total=len(todo), desc=suite.spec.name, disable=not progress, dynamic_ncols=True)
+    together = get_protocol(suite.spec.protocol.name).together
     for ds in {r.dataset.name: r.dataset for r in todo}.values():  # materialise once, here, before any training
         check_model_inputs(suite, ds, cache.recordings(ds), [r.model for r in todo if r.dataset.name == ds.name])
-    if jobs > 1 and len(todo) > 1:
+    if jobs > 1 and len(todo) > 1 and not together:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_in_worker, str(suite.path), r.name, str(out),
+            futures = [pool.submit(_run_in_worker, str(suite.path), suite.overrides, r.name, str(out),
                                    str(cache_dir) if cache_dir else None, jobs) for r in todo]
             for fut in as_completed(futures):
                 record = fut.result()
@@ -77,12 +91,13 @@ def _execute_all(todo: list[PlannedRun], suite: LoadedSuite, out: Path, cache: D
                 tqdm.write(describe(record))
     else:
         device = resolve_device(suite.spec.device)
-        for run in todo:
-            bar.set_postfix_str(f"{run.model.display} / {run.dataset.name} / seed {run.seed}")
-            record = execute_run(run, suite, cache, device, progress)
-            write_record(out, record)
-            bar.update()
-            tqdm.write(describe(record))
+        for batch in batches(todo, together):
+            bar.set_postfix_str(f"{', '.join(r.model.display for r in batch)} / {batch[0].dataset.name} / "
+                                f"seed {batch[0].seed}")
+            for record in execute_runs(batch, suite, cache, device, progress):
+                write_record(out, record)
+                bar.update()
+                tqdm.write(describe(record))
     bar.close()
 
 
@@ -103,6 +118,7 @@ def report_stored(suite: LoadedSuite, out: Path, log: Callable[[str], None]) -> 
 def run_suite(
     path: str | Path,
     out: str | Path | None = None,
+    overrides: dict | None = None,
     cache_dir: Path | None = None,
     progress: bool = True,
     only_models: list[str] | None = None,
@@ -115,16 +131,17 @@ def run_suite(
 
     With ``jobs > 1`` runs train in parallel worker processes; latency is then measured while other
     runs train: use ``python -m bench latency`` for side-by-side timings on an idle machine.
+    ``overrides`` replace top-level fields of the suite file (see ``load_suite``).
     """
     import torch
 
     from bench.results.compare import compare_with_leaderboard
-    from bench.results.tables import build_report
+    from bench.results.report import write_report
 
-    suite = load_suite(path)
+    suite = load_suite(path, overrides)
     resolve_device(suite.spec.device)
     torch.set_num_threads(suite.spec.threads)
-    jobs = jobs or suite.spec.jobs
+    jobs = 1 if get_protocol(suite.spec.protocol.name).together else jobs or suite.spec.jobs
     out = Path(out) if out is not None else default_out(suite)
     runs = plan_runs(suite)
     if only_models:
@@ -140,7 +157,7 @@ def run_suite(
     _execute_all(todo, suite, out, DatasetCache(suite, cache_dir, progress), jobs, cache_dir, progress)
     log(f"ran {len(todo)} runs in {time.perf_counter() - t0:.1f}s")
     records = report_stored(suite, out, log)
-    for p in build_report(out, records, suite):
+    for p in write_report(out, records, suite):
         log(f"wrote {p}")
     if compare:
         compare_with_leaderboard(suite, out, records, log)

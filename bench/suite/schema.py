@@ -22,7 +22,8 @@ class TaskSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-def _task_from_str(value: Any) -> Any:
+def _from_name(value: Any) -> Any:
+    """``task: x`` / ``protocol: x`` are short for ``{name: x}``."""
     return {"name": value} if isinstance(value, str) else value
 
 
@@ -31,8 +32,12 @@ class DatasetSpec(Strict):
     source: str = Field(description="registered data source, e.g. simulator, hdf5, import")
     params: dict[str, Any] = Field(default_factory=dict)
     task: TaskSpec | None = None
+    sessions: list[int] | None = Field(
+        None, min_length=1, description="indices (from 0, in the source's order) of the recordings to use; "
+        "default all. Part of the run identity when set",
+    )
 
-    _coerce_task = field_validator("task", mode="before")(classmethod(lambda cls, v: _task_from_str(v)))
+    _coerce_task = field_validator("task", mode="before")(classmethod(lambda cls, v: _from_name(v)))
 
 
 class ModelSpec(Strict):
@@ -61,10 +66,20 @@ class LatencySpec(Strict):
     cuda: bool = Field(True, description="also measure on CUDA when a GPU is present")
 
 
+class ProtocolSpec(Strict):
+    """What each run of the suite does (``bench.protocols``): its name, its parameters (part of the
+    run identity where they differ from the defaults) and options of its tables (not part of it)."""
+
+    name: str = "train_eval"
+    params: dict[str, Any] = Field(default_factory=dict)
+    report: dict[str, Any] = Field(default_factory=dict, description="table options, e.g. reference models")
+
+
 class SuiteSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     task: TaskSpec
+    protocol: ProtocolSpec = Field(default_factory=ProtocolSpec, description="train_eval (default), latency, ...")
     chunk_ms: float = Field(50.0, gt=0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
@@ -83,7 +98,8 @@ class SuiteSpec(Strict):
     datasets: list[DatasetSpec] = Field(min_length=1)
     models: list[ModelSpec] = Field(min_length=1)
 
-    _coerce_task = field_validator("task", mode="before")(classmethod(lambda cls, v: _task_from_str(v)))
+    _coerce_task = field_validator("task", mode="before")(classmethod(lambda cls, v: _from_name(v)))
+    _coerce_protocol = field_validator("protocol", mode="before")(classmethod(lambda cls, v: _from_name(v)))
 
     @model_validator(mode="after")
     def _unique_names(self) -> "SuiteSpec":

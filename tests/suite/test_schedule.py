@@ -7,6 +7,7 @@ import pytest
 
 from bench.errors import DataError
 from bench.results.records import load_records
+from bench.protocols import train_eval
 from bench.suite import execute, plan, schedule
 from bench.suite.schedule import run_suite
 
@@ -73,14 +74,14 @@ def test_changed_config_is_a_new_record(tmp_path, suite_file):
 
 
 def test_failure_leaves_no_partial_record(tmp_path, suite_file, monkeypatch):
-    real = schedule.execute_run
+    real = train_eval.execute_run
 
     def explode(run, *args, **kwargs):
         if run.model.name == "gru":
             raise RuntimeError("killed")
         return real(run, *args, **kwargs)
 
-    monkeypatch.setattr(schedule, "execute_run", explode)
+    monkeypatch.setattr(train_eval, "execute_run", explode)
     with pytest.raises(RuntimeError):
         run_suite(suite_file, out=tmp_path / "res" / "tiny", progress=False, log=lambda *_: None)
     files = sorted(p.name for p in (tmp_path / "res" / "tiny" / "records").iterdir())
@@ -114,7 +115,7 @@ def test_parallel_jobs_write_the_same_records(tmp_path, suite_file):
 
 
 def _no_cuda(monkeypatch, cuda: bool = False):
-    for module in (plan, schedule, execute):
+    for module in (plan, schedule, execute, train_eval):
         monkeypatch.setattr(module, "cuda_available", lambda: cuda)
 
 
@@ -158,7 +159,7 @@ def test_untrained_record_is_redone_where_cuda_is(tmp_path, suite_file, monkeypa
         planned.append(run.name)
         raise RuntimeError("planned")
 
-    monkeypatch.setattr(schedule, "execute_run", stop)
+    monkeypatch.setattr(train_eval, "execute_run", stop)
     with pytest.raises(RuntimeError, match="planned"):
         run_suite(suite_file, out=tmp_path / "res" / "tiny", progress=False, log=logs.append)
     assert "2 runs, 1 already recorded, 1 to run" in logs[-1] and planned == [next(
@@ -195,5 +196,5 @@ def test_needs_gpu_trains_on_cuda_whatever_the_suite_device(tmp_path, suite_file
     gru = next(r for r in plan.plan_runs(suite) if r.model.name == "gru")
     monkeypatch.setattr(registry.models, "get", lambda name: Capture)
     with pytest.raises(Stop):
-        execute.execute_run(gru, suite, execute.DatasetCache(suite, None, False), "cpu", progress=False)
+        train_eval.execute_run(gru, suite, execute.DatasetCache(suite, None, False), "cpu", progress=False)
     assert devices == ["cuda"]

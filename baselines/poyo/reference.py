@@ -1,6 +1,6 @@
 """Per-chunk streaming latency: our POYO (``baselines.poyo``) against torch_brain 0.1.2's POYO.
 
-    python -m bench.benchmarks.poyo_reference [--configs poyo-ss poyo-mp] [--n-chunks 300]
+    python -m baselines.poyo.reference [--configs poyo-ss poyo-mp] [--n-chunks 300]
 
 One process, CPU, ``torch.set_num_threads(1)``, batch 1, 1 s context, 50 ms chunks of the test
 segments of one simulated session (c_co_2016, default scale). Both models are built at the same

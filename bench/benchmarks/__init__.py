@@ -1,1 +1,0 @@
-"""Benchmarks that are not suites: side-by-side latency, reference comparisons."""
