@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from bench.data.intervals import Intervals
-from bench.data.recording import Behaviour, Recording, Trials, save_recording, split_trials
+from bench.data.recording import Behaviour, Recording, Trials, split_trials
+from bench.data.storage import save_recording
 
 # One intra-op thread: deterministic, and immune to the 10-100x slowdown that oversubscribed
 # threads cause on a busy 2-core machine.

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from bench.data.recording import save_recording
+from bench.data.storage import save_recording
 from bench.errors import SuiteError
 from bench.results.records import load_records
 from bench.suite.schedule import run_suite

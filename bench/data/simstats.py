@@ -56,7 +56,7 @@ def _bin(times: np.ndarray, units: np.ndarray, n_units: int, start: float, n_bin
 def _simulated_trials(path: Path) -> tuple[list[_Trial], dict]:
     """Valid trials of one simulated session, binned at 20 ms; aligned windows start 200 ms
     before movement onset, as the real data are aligned."""
-    from bench.data.recording import load_recording
+    from bench.data.storage import load_recording
 
     rec = load_recording(path)
     b = rec.behaviour

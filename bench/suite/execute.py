@@ -10,7 +10,8 @@ from typing import Iterator
 
 import numpy as np
 
-from bench.data.recording import Recording, load_recording
+from bench.data.recording import Recording
+from bench.data.storage import load_recording
 from bench.errors import BenchError, DataError
 from bench.latency import cuda_available, measure_step_latency
 from bench.models.base import Decoder, chunk_segment

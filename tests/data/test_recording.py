@@ -4,7 +4,8 @@ import pytest
 from temporaldata import Data, RegularTimeSeries
 
 from bench.data.intervals import Intervals
-from bench.data.recording import FeatureStream, Recording, load_recording, save_recording, split_trials
+from bench.data.recording import FeatureStream, Recording, split_trials
+from bench.data.storage import load_recording, save_recording
 from bench.data.views import bin_spikes, binned_counts
 from bench.errors import DataError
 from tests.conftest import make_recording

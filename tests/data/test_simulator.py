@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from bench.data.recording import load_recording
+from bench.data.storage import load_recording
 from bench.data.simulator import PRESETS, SimulatorParams, SimulatorSource, session_specs, simulate_session
 from bench.data.simulator.presets import pool_size
 from bench.data.simulator.spikes import REFRACTORY_S

@@ -11,7 +11,8 @@ from bench.data.importers.readers import READERS
 from bench.data.importers.resolve import format_of, input_files, resolve_spec
 from bench.data.importers.spec import CANONICAL_KEYS, ImportSpec, validate_spec
 from bench.data.importers.timeline import recording_name
-from bench.data.recording import Recording, save_recording
+from bench.data.recording import Recording
+from bench.data.storage import save_recording
 
 
 def import_arrays(arrays: dict[str, Any], spec: dict | ImportSpec | None = None, **options: Any) -> Recording:

@@ -25,7 +25,7 @@ from bench.data.importers.resolve import (
 )
 from bench.data.importers.spec import ImportSpec, validate_spec
 from bench.data.importers.timeline import recording_name
-from bench.data.recording import save_recording
+from bench.data.storage import save_recording
 from bench.data.sources import DataSource, params_key
 from bench.registry import data_sources
 

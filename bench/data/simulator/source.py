@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from tqdm.auto import tqdm
 
-from bench.data.recording import save_recording
+from bench.data.storage import save_recording
 from bench.data.simulator.presets import PRESETS, PresetName, Scale
 from bench.data.simulator.session import SessionSpec, simulate_session
 from bench.data.sources import DataSource, SourceParams, params_key

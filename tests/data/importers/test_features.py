@@ -8,7 +8,7 @@ import pytest
 import scipy.io
 
 from bench.data.importers import import_arrays, import_from_spec
-from bench.data.recording import load_recording
+from bench.data.storage import load_recording
 from bench.errors import DataError
 
 

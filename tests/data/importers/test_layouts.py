@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bench.data.importers import import_arrays, import_file, import_from_spec
-from bench.data.recording import load_recording, save_recording
+from bench.data.storage import load_recording, save_recording
 from bench.errors import DataError
 from tests.data.importers.helpers import EPS, continuous_arrays, rebin, split_index, trial_counts_of
 

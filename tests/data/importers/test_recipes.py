@@ -7,7 +7,7 @@ import pytest
 import scipy.io
 
 from bench.data.importers import ImportSource, import_from_spec
-from bench.data.recording import load_recording
+from bench.data.storage import load_recording
 from tests.data.importers.helpers import REALDATA, rebin, split_index, trial_counts_of
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.data.importers import IMPORTER_VERSION, ImportSource
-from bench.data.recording import load_recording
+from bench.data.storage import load_recording
 from bench.errors import BenchError
 from bench.registry import data_sources
 from tests.data.importers.helpers import continuous_arrays

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bench.data.importers import import_from_spec
-from bench.data.recording import load_recording
+from bench.data.storage import load_recording
 from bench.errors import DataError
 from tests.data.importers.helpers import continuous_arrays, rebin, trial_counts_of
 

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.io
 
 from bench.data.importers import import_arrays, import_file
-from bench.data.recording import load_recording
+from bench.data.storage import load_recording
 from tests.data.importers.helpers import continuous_arrays, split_index, trial_counts_of
 
 
