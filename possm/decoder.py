@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from bench.data.views import grid_index
 from bench.data.recording import SPIKES
 from bench.models.base import InputKind, ModelParams, SpikeChunk
 from bench.models.presets import Preset
 from bench.models.tokens import Vocabulary, session_units, unit_dropout_keep
 from bench.models.torch_decoder import TorchDecoder
+from bench.models.windows import chunk_count, chunk_of
 from bench.registry import models
 from bench.tasks.base import Segment, TaskData, TaskKind
 from possm.features import ChunkFeatures, FeatureProjection
@@ -94,9 +94,9 @@ class POSSMDecoder(TorchDecoder):
 
     def encode(self, seg: Segment) -> dict[str, np.ndarray]:
         rec, c = seg.recording, self.chunk_s
-        n_chunks = int(round(seg.duration / c))
+        n_chunks = chunk_count(seg.start, seg.end, c)
         times, local = rec.spikes_between(seg.start, seg.end)
-        chunk = np.clip(grid_index(times, seg.start, c), 0, n_chunks - 1)
+        chunk = chunk_of(times, seg.start, c, n_chunks)
         empty = np.flatnonzero(np.bincount(chunk, minlength=n_chunks) == 0)
         mids = seg.start + (np.arange(n_chunks) + 0.5) * c
         # spikes, then one padding token (unit -1) per empty chunk, in chunk order
@@ -114,7 +114,7 @@ class POSSMDecoder(TorchDecoder):
             "chunk_end": (np.arange(n_chunks) + 1.0) * c,
             "chunk_valid": np.ones(n_chunks, bool),
             "query_time": seg.query_times - seg.start,
-            "query_chunk": np.clip(grid_index(seg.query_times, seg.start, c), 0, n_chunks - 1),
+            "query_chunk": chunk_of(seg.query_times, seg.start, c, n_chunks),
             "session": np.asarray(self.vocab.session_index(rec), np.int64),
         }
 
