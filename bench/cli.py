@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_curve)
 
     p = _protocol_parser(sub, "latency", "suites/latency.yaml", "side-by-side streaming latency, models interleaved")
-    p.add_argument("--reference", nargs="+", default=None, help="models to express ratios against (suite: gru possm-gru)")
+    p.add_argument("--reference", nargs="+", default=None, help="models to express ratios against (default: the suite's protocol.report.reference)")
     p.add_argument("--preset", default=None, help="simulator preset (suite: c_co_2016)")
     p.add_argument("--chunk-ms", type=float, default=None, help="chunk length (suite: 50)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads while timing (suite: 1)")

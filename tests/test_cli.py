@@ -37,3 +37,16 @@ def test_bad_suite_exits_2_without_traceback(tmp_path):
 def test_missing_suite_file(tmp_path):
     out = bench("run", str(tmp_path / "none.yaml"))
     assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_protocol_command_runs_its_suite_with_the_options(tmp_path):
+    out = bench("params", "--models", "wiener", "--n-units", "12", "--out", str(tmp_path / "p"), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    assert "| wiener" in out.stdout and (tmp_path / "p" / "parameters.md").exists()
+    rec = next((tmp_path / "p" / "records").glob("wiener__*.json")).read_text()
+    assert '"n_neurons": 12' in rec and '"protocol": "parameters"' in rec
+
+
+def test_protocol_command_with_an_unknown_model_exits_2(tmp_path):
+    out = bench("latency", "--models", "gruu", "--out", str(tmp_path / "l"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "gruu" in out.stderr

@@ -90,3 +90,13 @@ def test_not_yaml(tmp_path):
     p.write_text("name: [unclosed\n")
     with pytest.raises(SuiteError, match="not valid YAML"):
         load_suite(p)
+
+
+def test_unknown_protocol_and_bad_protocol_params_name_the_field(tmp_path, tiny_folder):
+    p = write(tmp_path, GOOD.replace("task: reaching_velocity", "task: reaching_velocity\nprotocol: latncy"), tiny_folder)
+    with pytest.raises(SuiteError, match=r"field 'protocol.name': Unknown protocol 'latncy'.*latency"):
+        load_suite(p)
+    p = write(tmp_path, GOOD.replace("task: reaching_velocity",
+                                     "task: reaching_velocity\nprotocol: {name: latency, params: {rounds: 0}}"), tiny_folder)
+    with pytest.raises(SuiteError, match=r"protocol.params.rounds"):
+        load_suite(p)
