@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from bench.errors import SuiteError
 
@@ -34,6 +34,12 @@ _MODULES = {
     "parameters": "bench.protocols.parameters",
     "window_position": "bench.protocols.window_position",
 }
+
+
+class ProtocolParams(BaseModel):
+    """A protocol's parameters (none by default); unknown fields are suite errors."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class Table:
 @dataclass(frozen=True)
 class Protocol:
     name: str
-    Params: type[BaseModel]
+    Params: type[ProtocolParams]
     execute: Callable[[Sequence["PlannedRun"], RunContext], Iterator["Record"]]
     # the report's tables from the suite's current records; None: the leaderboard tables
     tables: Callable[[list["Record"], "LoadedSuite"], list[Table]] | None = None

@@ -18,8 +18,8 @@ import pandas as pd
 from pydantic import Field
 
 from bench.latency import LatencyStats, cuda_available, measure_step_latency
-from bench.models.base import ModelParams, chunk_segment
-from bench.protocols import Protocol, RunContext, Table
+from bench.models.base import chunk_segment
+from bench.protocols import Protocol, ProtocolParams, RunContext, Table
 from bench.protocols.common import new_model
 from bench.results.provenance import finish_provenance, provenance
 from bench.results.records import Record
@@ -27,7 +27,7 @@ from bench.suite.execute import make_record
 from bench.suite.plan import PlannedRun
 
 
-class LatencyParams(ModelParams):
+class LatencyParams(ProtocolParams):
     rounds: int = Field(3, ge=1, description="interleaved rounds; each times latency.n_chunks / rounds steps per model")
 
 

@@ -16,8 +16,7 @@ import pandas as pd
 from pydantic import Field
 
 from bench.metrics.regression import aggregate_sessions
-from bench.models.base import ModelParams
-from bench.protocols import Protocol, RunContext, Table
+from bench.protocols import Protocol, ProtocolParams, RunContext, Table
 from bench.protocols.common import fit_groups, primary_score
 from bench.results.provenance import finish_provenance, provenance
 from bench.results.records import CurvePoint, Record, SessionResult, Summary
@@ -25,7 +24,7 @@ from bench.suite.execute import make_record
 from bench.suite.plan import PlannedRun
 
 
-class LearningCurveParams(ModelParams):
+class LearningCurveParams(ProtocolParams):
     epochs: list[int] = Field([20, 60, 150], min_length=1, description="epoch budgets, one training each")
 
 

@@ -10,8 +10,8 @@ from typing import Iterator, Sequence
 
 import pandas as pd
 
-from bench.models.base import Decoder, ModelParams
-from bench.protocols import Protocol, RunContext, Table
+from bench.models.base import Decoder
+from bench.protocols import Protocol, ProtocolParams, RunContext, Table
 from bench.protocols.common import new_model, training_groups
 from bench.results.provenance import finish_provenance, provenance
 from bench.results.records import Record
@@ -48,4 +48,4 @@ def tables(records: list[Record], suite) -> list[Table]:
     return [Table("parameters", header + df.to_markdown(index=False) + "\n", df)]
 
 
-PROTOCOL = Protocol("parameters", ModelParams, execute, tables=tables)
+PROTOCOL = Protocol("parameters", ProtocolParams, execute, tables=tables)

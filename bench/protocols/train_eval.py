@@ -18,8 +18,7 @@ from bench import registry
 from bench.latency import cuda_available
 from bench.metrics.regression import aggregate_sessions
 from bench.models.base import Decoder
-from bench.models.base import ModelParams as NoParams
-from bench.protocols import Protocol, RunContext
+from bench.protocols import Protocol, ProtocolParams, RunContext
 from bench.results.provenance import finish_provenance, provenance
 from bench.results.records import Record, SessionResult, Summary
 from bench.suite.execute import DatasetCache, make_record, measure_latency, streaming_diff
@@ -106,4 +105,4 @@ def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:
         yield execute_run(run, ctx.suite, ctx.cache, ctx.device, ctx.progress)
 
 
-PROTOCOL = Protocol("train_eval", NoParams, execute)
+PROTOCOL = Protocol("train_eval", ProtocolParams, execute)

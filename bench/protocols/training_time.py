@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from bench.models.base import ModelParams
-from bench.protocols import Protocol, RunContext, Table
+from bench.protocols import Protocol, ProtocolParams, RunContext, Table
 from bench.protocols.common import new_model
 from bench.results.provenance import finish_provenance, provenance
 from bench.results.records import Record
@@ -24,7 +23,7 @@ from bench.suite.execute import make_record
 from bench.suite.plan import PlannedRun
 
 
-class TrainingTimeParams(ModelParams):
+class TrainingTimeParams(ProtocolParams):
     rounds: int = Field(2, ge=1, description="alternating rounds; each model trains once per round")
 
 

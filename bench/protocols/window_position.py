@@ -27,8 +27,7 @@ import numpy as np
 from pydantic import Field
 
 from bench.metrics.regression import aggregate_sessions
-from bench.models.base import ModelParams
-from bench.protocols import Protocol, RunContext
+from bench.protocols import Protocol, ProtocolParams, RunContext
 from bench.protocols.common import fit_groups, primary_score
 from bench.results.provenance import finish_provenance, provenance
 from bench.results.records import Record, SessionResult, Summary
@@ -39,7 +38,7 @@ from bench.tasks.base import Segment
 CONTEXT_KEYS = ("fresh", "fresh, clipped window", "fresh, full window", "warm")
 
 
-class WindowPositionParams(ModelParams):
+class WindowPositionParams(ProtocolParams):
     lookaheads: list[float] = Field([0.05, 0.1, 0.25, 0.5], description="seconds past each chunk (predict_lookahead)")
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="name -> parameter values set on the trained model for one more test "

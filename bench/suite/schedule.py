@@ -149,7 +149,8 @@ def run_suite(
     todo = runs_to_do(runs, out)
     log(f"suite {suite.spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already recorded, {len(todo)} to run"
         + (f" ({jobs} in parallel)" if jobs > 1 and todo else "") + f"; run folder {out}")
-    no_gpu = sorted({r.model.display for r in todo if not trains_here(r)})
+    # only the default protocol records a needs_gpu model untrained; the others train it where they run
+    no_gpu = sorted({r.model.display for r in todo if not trains_here(r)}) if suite.spec.protocol.name == "train_eval" else []
     if no_gpu:
         log(f"no CUDA device: {', '.join(no_gpu)} (needs_gpu) will be recorded untrained: parameters, streaming "
             "check and CPU latency only; run the suite again on a machine with a GPU to train them")
