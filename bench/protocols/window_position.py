@@ -24,8 +24,9 @@ from dataclasses import replace
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, Field, ValidationError
 
+from bench.errors import SuiteError
 from bench.metrics.regression import aggregate_sessions
 from bench.protocols import Protocol, ProtocolParams, RunContext
 from bench.protocols.common import fit_groups, primary_score
@@ -82,6 +83,17 @@ def context_scores(model, task, test: Sequence[Segment], preds: list, context_s:
                                    primary_score(task, late, preds), primary_score(task, test, model.predict(warm)))))
 
 
+def with_variant(model_params: BaseModel, values: dict[str, Any], name: str) -> BaseModel | None:
+    """The model's parameters with a variant's values (validated), or None when it lacks those fields."""
+    if not set(values) <= set(type(model_params).model_fields):
+        return None
+    try:
+        return type(model_params).model_validate({**model_params.model_dump(), **values})
+    except ValidationError as exc:
+        raise SuiteError(f"protocol.params.variants.{name}: {values} are not valid parameters of "
+                         f"{type(model_params).__name__} ({exc.errors()[0]['msg']}).") from None
+
+
 def session_scores(model, task, data, params: WindowPositionParams) -> tuple[dict, dict]:
     """(causal test metrics, other scores by name) of a fitted model on one session."""
     train, test = data.segments("train"), data.segments("test")
@@ -92,11 +104,10 @@ def session_scores(model, task, data, params: WindowPositionParams) -> tuple[dic
             scores[lookahead_name(d)] = primary_score(task, test, model.predict_lookahead(test, d))
     if params.context:
         scores.update(context_scores(model, task, test, causal, params.context_s, data.chunk_s))
-    fields = type(model.params).model_fields
     for name, values in params.variants.items():
-        if set(values) <= set(fields):
-            kept = model.params
-            model.params = kept.model_copy(update=values)
+        changed = with_variant(model.params, values, name)
+        if changed is not None:
+            kept, model.params = model.params, changed
             scores[name] = primary_score(task, test, model.predict(test))
             model.params = kept
     scores["train"] = primary_score(task, train, model.predict(train))
@@ -105,6 +116,8 @@ def session_scores(model, task, data, params: WindowPositionParams) -> tuple[dic
 
 def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:
     for run in runs:
+        for name, values in ctx.params.variants.items():  # refuse a bad variant before hours of training
+            with_variant(ctx.suite.model_params(run.model), values, name)
         started = provenance(ctx.device)
         task = ctx.suite.task(run.dataset)
         sessions = []

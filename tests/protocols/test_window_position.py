@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
+from bench.errors import SuiteError
 from bench.protocols import window_position as wp
 from bench.results.records import load_records
 from bench.suite.schedule import run_suite
@@ -84,3 +85,10 @@ def test_run_records_scores_and_reports_the_models_with_window_scores(tmp_path, 
     assert "## wiener: model wiener" in table and "## gru" not in table  # gru has no window scores
     assert "| wiener paper - " not in table  # no reference models: no differences
     assert "gru fresh" in table  # the other model of the run beside it on fresh / warm streams
+
+
+def test_a_variant_with_bad_values_is_refused_before_training(tmp_path, protocol_suite):
+    suite = protocol_suite("{name: window_position, params: {variants: {paper: {alphas: not-a-list}}}}")
+    with pytest.raises(SuiteError, match=r"variants.paper.*WienerParams"):
+        run_suite(suite, out=tmp_path / "run", progress=False, log=lambda *_: None)
+    assert not (tmp_path / "run" / "records").exists()
