@@ -19,7 +19,8 @@ import importlib
 import pkgutil
 import tomllib
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from functools import lru_cache
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, packages_distributions, version
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
@@ -172,6 +173,31 @@ def load_all() -> None:
         raise
     finally:
         _loading = None
+
+
+@lru_cache(maxsize=None)
+def plugin_provider(cls: type) -> tuple[str, str | None] | None:
+    """(distribution, version) of the plugin package that provides ``cls``; None for this project's
+    own classes (those under the packages its own entry points declare). Part of a run's identity,
+    so a new release of a plugin makes its records stale."""
+    top = cls.__module__.split(".")[0]
+    if top in _own_packages():
+        return None
+    dists = packages_distributions().get(top) or [top]
+    try:
+        return dists[0], version(dists[0])
+    except PackageNotFoundError:
+        return dists[0], None
+
+
+@lru_cache(maxsize=None)
+def _own_packages() -> frozenset[str]:
+    tops = {__name__.split(".")[0]}
+    for group in (models.entry_point_group, tasks.entry_point_group, data_sources.entry_point_group):
+        installed = [ep for ep in entry_points(group=group) if getattr(ep.dist, "name", None) == DISTRIBUTION]
+        for ep in installed + _checkout_entry_points(group):
+            tops.add(ep.value.split(":")[0].split(".")[0])
+    return frozenset(tops)
 
 
 def declared_entry_points(group: str) -> list[EntryPoint]:

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined, to_jsonable_python
-
-# Top-level packages of this project: their components are versioned by their own ``version``.
-BUILTIN_PACKAGES = frozenset({"bench", "baselines", "possm"})
-
 
 def field_defaults(cls: type[BaseModel]) -> dict[str, Any]:
     """JSON values of the fields of ``cls`` that have a default (required fields are left out)."""
@@ -44,21 +38,13 @@ def non_default(values: BaseModel | dict, defaults: dict[str, Any] | None = None
     return {k: v for k, v in sorted(values.items()) if k not in defaults or defaults[k] != v}
 
 
-@lru_cache(maxsize=None)
-def _provider(top_level: str) -> tuple[str, str | None]:
-    dists = packages_distributions().get(top_level) or [top_level]
-    try:
-        return dists[0], version(dists[0])
-    except PackageNotFoundError:
-        return dists[0], None
-
-
-def component(name: str, cls: type, params: dict[str, Any]) -> dict[str, Any]:
-    """Identity of a registered model / task / data source with its non-default parameters."""
+def component(name: str, cls: type, params: dict[str, Any],
+              provider: tuple[str, str | None] | None = None) -> dict[str, Any]:
+    """Identity of a registered model / task / data source with its non-default parameters;
+    ``provider`` is the (package, version) of a plugin, None for this project's own components."""
     out: dict[str, Any] = {"name": name, "version": int(getattr(cls, "version", 1))}
-    top = cls.__module__.split(".")[0]
-    if top not in BUILTIN_PACKAGES:
-        out["package"], out["package_version"] = _provider(top)
+    if provider is not None:
+        out["package"], out["package_version"] = provider
     if params:
         out["params"] = params
     return out

@@ -31,6 +31,9 @@ def test_plugin_decoder_registers_conforms_and_runs(install_example, tmp_path):
     records = run_tiny_suite(tmp_path, "reaching_velocity", [{"name": "ridge", "params": {"n_lags": 2}}])
     assert [r["model"] for r in records] == ["ridge"]
     assert records[0]["summary"]["mean"] > 0.0  # a linear decoder learns velocity on the simulator
+    # a plugin's records name the package that provides it (its release is part of the run's identity)
+    assert records[0]["identity"]["model"]["package"] == "ridge_decoder"
+    assert "package" not in records[0]["identity"]["task"]  # the built-in task
 
 
 def test_position_task_registers_and_runs(install_example, tmp_path):
@@ -41,3 +44,5 @@ def test_position_task_registers_and_runs(install_example, tmp_path):
                              [{"name": "ridge", "params": {"n_lags": 2}}, {"name": "mlp", "params": {"hidden": 16}}])
     assert sorted(r["model"] for r in records) == ["mlp", "ridge"]
     assert all(r["task"] == "reaching_position" for r in records)
+    mlp = next(r for r in records if r["model"] == "mlp")
+    assert "package" not in mlp["identity"]["model"] and "package" in mlp["identity"]["task"]
