@@ -2,7 +2,7 @@
 
 The point is a sanity check of the simulator's realism with numbers computed the same way on
 both: firing-rate distribution, spike-count variability (Fano factors) and how well a plain
-linear (Wiener) filter decodes velocity. Every dataset is first reduced to the same form, a list
+linear filter decodes velocity. Every dataset is first reduced to the same form, a list
 of trials binned at 20 ms (``_Trial``), and all statistics are computed from that form.
 
 Real data (optional, from ``shared/realdata``):
@@ -17,7 +17,7 @@ counts in 100 ms windows at a fixed time from a trial-aligned event, variance ov
 same condition divided by their mean, averaged over conditions and windows, then over units
 firing above 1 Hz (simulated random-target sessions have no condition, hence no value).
 ``fano_20ms`` is the variance over mean of all 20 ms counts in trials (signal included).
-``wiener_r2``: ridge regression (alpha 1) of velocity on the counts of the current and 4
+``linear_r2``: ridge regression (alpha 1) of velocity on the counts of the current and 4
 previous 20 ms bins, trials split 80/20 at random (seed 0), R^2 averaged over x and y.
 """
 
@@ -191,7 +191,7 @@ def _lagged(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([counts[N_LAGS - 1 - j : n - j] for j in range(N_LAGS)], axis=1)
 
 
-def wiener_r2(trials: list[_Trial], seed: int = 0) -> float:
+def linear_r2(trials: list[_Trial], seed: int = 0) -> float:
     """Ridge on 5 lagged 20 ms bins, split 80/20 by trial, R^2 uniform over x and y."""
     from sklearn.linear_model import Ridge
     from sklearn.metrics import r2_score
@@ -224,7 +224,7 @@ def _row(trials: list[_Trial], info: dict) -> dict:
         "rate_p90_hz": float(np.percentile(rates, 90)),
         "fano_100ms": _fano_aligned(trials, active),
         "fano_20ms": _fano_pooled(trials, active),
-        "wiener_r2": wiener_r2(trials),
+        "linear_r2": linear_r2(trials),
     }
 
 
@@ -251,6 +251,6 @@ def format_report(df: pd.DataFrame) -> str:
     shown["duration_s"] = shown["duration_s"].round(0)
     for col in ("rate_mean_hz", "rate_median_hz", "rate_p90_hz"):
         shown[col] = shown[col].round(1)
-    for col in ("fano_100ms", "fano_20ms", "wiener_r2"):
+    for col in ("fano_100ms", "fano_20ms", "linear_r2"):
         shown[col] = shown[col].round(2)
     return shown.to_markdown(index=False)

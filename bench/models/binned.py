@@ -1,4 +1,4 @@
-"""Helpers for decoders on binned inputs (Wiener filter, MLP, GRU, S4D, Mamba baselines).
+"""Helpers for decoders on binned inputs (linear, feed-forward and recurrent baselines).
 
 Bins lie on the recording's grid and must divide the streaming chunk, so a chunk holds whole
 bins. The output for a query time is the output of the bin that holds it, which is what a

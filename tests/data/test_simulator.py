@@ -185,7 +185,7 @@ def test_compare_with_real_without_real_data(cache_dir, co_paths, tmp_path):
     assert list(df["source"]) == ["simulator", "simulator"]
     assert df["rate_mean_hz"].between(10, 35).all()
     assert df["fano_100ms"].between(0.8, 2.0).all()
-    assert (df["wiener_r2"] > 0.3).all()
+    assert (df["linear_r2"] > 0.3).all()
     assert "| simulator" in format_report(df)
 
 
@@ -199,5 +199,5 @@ def test_compare_with_real_data(cache_dir, co_paths):
     assert set(real.index) == {"imperial_bmi", "ee239as_center_out"}
     assert real.loc["imperial_bmi", "units"] == 98 and real.loc["ee239as_center_out", "units"] == 97
     assert 15 < real.loc["imperial_bmi", "rate_mean_hz"] < 30
-    assert 0.4 < real.loc["imperial_bmi", "wiener_r2"] < 0.8
-    assert np.isnan(real.loc["ee239as_center_out", "wiener_r2"])
+    assert 0.4 < real.loc["imperial_bmi", "linear_r2"] < 0.8
+    assert np.isnan(real.loc["ee239as_center_out", "linear_r2"])
