@@ -213,8 +213,8 @@ class Recording:
                 f"Recording {self.path or self.recording_id} holds spikes imported from counts binned at {native:g} ms; "
                 f"{what} of {width_s * 1000:g} ms is not a whole multiple of it, so its bins would split the imported "
                 f"bins at made-up spike positions. Use a multiple of {native:g} ms (e.g. {native:g} or "
-                f"{2 * native:g} ms) for model bins and the suite's chunk_ms; recordings of different bin widths "
-                "need separate suites."
+                f"{2 * native:g} ms) for model bins and the chunk (a dataset's own "
+                "`chunk_ms`, a model's `dataset_params: {DATASET: {bin_ms: ...}}` in the suite)."
             )
 
     def spikes_between(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,7 @@ def training_groups(run: PlannedRun, ctx: RunContext, sessions: list[TaskData] |
 
 def new_model(run: PlannedRun, ctx: RunContext, seed: int | None = None) -> Decoder:
     cls = registry.models.get(run.model.name)
-    return cls(ctx.suite.model_params(run.model), seed=run.seed if seed is None else seed, device=run_device(run, ctx))
+    return cls(ctx.suite.model_params(run.model, run.dataset), seed=run.seed if seed is None else seed, device=run_device(run, ctx))
 
 
 def fit_groups(run: PlannedRun, ctx: RunContext, train: TrainConfig | None = None,

@@ -64,7 +64,7 @@ def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:
                     continue
                 timed[run.name].setdefault(device, []).append(measure_step_latency(
                     model.step, chunks, warmup=lat.warmup, n_timed=per_round, budget_ms=lat.budget_ms,
-                    chunk_ms=suite.spec.chunk_ms, device=device, threads=lat.threads if device == "cpu" else None,
+                    chunk_ms=data.chunk_s * 1000.0, device=device, threads=lat.threads if device == "cpu" else None,
                     reset=lambda m=model: m.reset(data.recording)))
         for model in fitted.values():
             model.to("cpu")
@@ -103,7 +103,7 @@ def tables(records: list[Record], suite) -> list[Table]:
     first, prov = records[0], records[0].provenance
     recordings = sorted({str(r.scores.get("recording")) for r in records})
     header = (
-        f"# Streaming latency per {suite.spec.chunk_ms:g} ms chunk, batch 1\n\n"
+        f"# Streaming latency per {float(first.latency['cpu']['chunk_ms']):g} ms chunk, batch 1\n\n"
         f"One run, models interleaved over {first.latency['cpu'].get('rounds', '?')} rounds on the same test chunks "
         f"of {', '.join(recordings)}; {first.latency['cpu'].get('threads', '?')} CPU thread(s); {prov.get('cpu')} "
         f"({prov.get('cpu_count')} cores); torch {prov.get('packages', {}).get('torch')}; commit "

@@ -37,10 +37,10 @@ def execute_run(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache, device
     started = provenance(device)
     cls = registry.models.get(run.model.name)
     task = suite.task(run.dataset)
-    params = suite.model_params(run.model)
+    params = suite.model_params(run.model, run.dataset)
     train_cfg = suite.train_config(run.model)
     datas = cache.task_data(run.dataset)
-    chunk_s = suite.spec.chunk_ms / 1000.0
+    chunk_s = suite.chunk_s(run.dataset)
     groups = [datas] if cls.multi_session else [[d] for d in datas]
     sessions: list[SessionResult] = []
     latency: dict = {}
@@ -86,12 +86,12 @@ def execute_untrained(run: PlannedRun, suite: LoadedSuite, cache: DatasetCache) 
     cls = registry.models.get(run.model.name)
     datas = cache.task_data(run.dataset)
     group = datas if cls.multi_session else datas[:1]
-    model: Decoder = cls(suite.model_params(run.model), seed=run.seed, device="cpu")
+    model: Decoder = cls(suite.model_params(run.model, run.dataset), seed=run.seed, device="cpu")
     model.initialise(group)
     test = group[0].segments("test")
     stream_diff = None
     if suite.spec.check_streaming and model.streams_like_predict:
-        stream_diff = streaming_diff(model, test[0], model.predict(test[:1])[0], suite.spec.chunk_ms / 1000.0)
+        stream_diff = streaming_diff(model, test[0], model.predict(test[:1])[0], suite.chunk_s(run.dataset))
     latency = {"cpu": measure_latency(model, group[0], suite, "cpu")} if suite.spec.latency.enabled else {}
     return make_record(
         run, suite, trained=False, untrained_reason=UNTRAINED_REASON, summary=None, sessions=[],

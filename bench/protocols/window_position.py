@@ -117,7 +117,7 @@ def session_scores(model, task, data, params: WindowPositionParams) -> tuple[dic
 def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:
     for run in runs:
         for name, values in ctx.params.variants.items():  # refuse a bad variant before hours of training
-            with_variant(ctx.suite.model_params(run.model), values, name)
+            with_variant(ctx.suite.model_params(run.model, run.dataset), values, name)
         started = provenance(ctx.device)
         task = ctx.suite.task(run.dataset)
         sessions = []

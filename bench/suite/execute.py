@@ -51,7 +51,7 @@ class DatasetCache:
     def task_data(self, ds: DatasetSpec) -> list[TaskData]:
         if ds.name not in self._task_data:
             task = self.suite.task(ds)
-            chunk_s = self.suite.spec.chunk_ms / 1000.0
+            chunk_s = self.suite.chunk_s(ds)
             self._task_data[ds.name] = [task.prepare(r, chunk_s) for r in self.recordings(ds)]
         return self._task_data[ds.name]
 
@@ -75,7 +75,7 @@ def measure_latency(model: Decoder, data: TaskData, suite: LoadedSuite, device: 
     model.reset(data.recording)
     stats = measure_step_latency(
         model.step, chunks, warmup=lat.warmup, n_timed=lat.n_chunks, budget_ms=lat.budget_ms,
-        chunk_ms=suite.spec.chunk_ms, device=device, threads=lat.threads if device == "cpu" else None,
+        chunk_ms=data.chunk_s * 1000.0, device=device, threads=lat.threads if device == "cpu" else None,
         reset=lambda: model.reset(data.recording),
     )
     return stats.to_dict()

@@ -82,9 +82,15 @@ class LoadedSuite:
         i = self.spec.models.index(model)
         return validate_params(TrainConfig, merged, self.path, f"models[{i}].train (merged with suite train)")
 
-    def model_params(self, model: ModelSpec) -> BaseModel:
+    def model_params(self, model: ModelSpec, dataset: DatasetSpec | None = None) -> BaseModel:
+        """The model's parameters, with its ``dataset_params`` for ``dataset`` over ``params``."""
         i = self.spec.models.index(model)
-        return validate_params(registry.models.get(model.name).Params, model.params, self.path, f"models[{i}].params")
+        extra = model.dataset_params.get(dataset.name, {}) if dataset is not None else {}
+        where = f"models[{i}].params" + (f" (with dataset_params.{dataset.name})" if extra else "")
+        return validate_params(registry.models.get(model.name).Params, {**model.params, **extra}, self.path, where)
+
+    def chunk_s(self, dataset: DatasetSpec) -> float:
+        return self.spec.chunk_ms_for(dataset) / 1000.0
 
     def task(self, dataset: DatasetSpec):
         spec = self.spec.task_for(dataset)
@@ -152,13 +158,15 @@ def _check_names(suite: LoadedSuite) -> None:
         suite.task(ds)
     for i, m in enumerate(spec.models):
         cls = lookup(registry.models, m.name, f"models[{i}].name")
-        suite.model_params(m)
         suite.train_config(m)
-        model = cls(suite.model_params(m))
-        try:
-            model.check_chunk(spec.chunk_ms / 1000.0)
-        except SuiteError as exc:
-            raise SuiteError(f"Suite file {path}: field 'models[{i}].params': {exc}") from None
+        for ds in spec.datasets:
+            model = cls(suite.model_params(m, ds))
+            try:
+                model.check_chunk(suite.chunk_s(ds))
+            except SuiteError as exc:
+                where = f"models[{i}].params" + (f" / dataset_params.{ds.name}" if ds.name in m.dataset_params else "")
+                raise SuiteError(f"Suite file {path}: field '{where}' (dataset '{ds.name}', chunk "
+                                 f"{spec.chunk_ms_for(ds):g} ms): {exc}") from None
         if m.needs_gpu and cls.initialise is Decoder.initialise:
             raise SuiteError(
                 f"Suite file {path}: field 'models[{i}].needs_gpu': model '{m.name}' cannot be set up untrained "
@@ -183,7 +191,7 @@ def check_model_inputs(suite: LoadedSuite, dataset: DatasetSpec, recordings: Seq
     materialised recordings: which streams a dataset has is known only from its files."""
     for m in suite.spec.models if models is None else models:
         i = suite.spec.models.index(m)
-        model = registry.models.get(m.name)(suite.model_params(m))
+        model = registry.models.get(m.name)(suite.model_params(m, dataset))
         for rec in recordings:
             missing = model.missing_inputs(rec)
             if missing:

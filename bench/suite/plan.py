@@ -87,11 +87,11 @@ def plan_runs(suite: LoadedSuite) -> list[PlannedRun]:
         for m in spec.models:
             config = {
                 "model": m.name,
-                "model_params": suite.model_params(m).model_dump(mode="json"),
+                "model_params": suite.model_params(m, ds).model_dump(mode="json"),
                 "train": suite.train_config(m).model_dump(mode="json"),
                 "task": {"name": task_spec.name, "params": task_params},
                 "dataset": {"source": ds.source, "params": source_params},
-                "chunk_ms": spec.chunk_ms,
+                "chunk_ms": spec.chunk_ms_for(ds),
                 "latency": spec.latency.model_dump(mode="json"),
                 "device": spec.device,
                 "needs_gpu": m.needs_gpu,
@@ -102,7 +102,7 @@ def plan_runs(suite: LoadedSuite) -> list[PlannedRun]:
             for seed in spec.seeds:
                 identity = run_identity(
                     model=m.name, model_params=config["model_params"], train=config["train"], task=task_spec.name,
-                    task_params=task_params, source=ds.source, source_params=source_params, chunk_ms=spec.chunk_ms,
+                    task_params=task_params, source=ds.source, source_params=source_params, chunk_ms=spec.chunk_ms_for(ds),
                     latency=config["latency"], device=spec.device, needs_gpu=m.needs_gpu, seed=seed,
                     protocol=spec.protocol.name, protocol_params=protocol_params, sessions=ds.sessions,
                 )

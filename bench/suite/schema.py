@@ -36,6 +36,10 @@ class DatasetSpec(Strict):
         None, min_length=1, description="indices (from 0, in the source's order) of the recordings to use; "
         "default all. Part of the run identity when set",
     )
+    chunk_ms: float | None = Field(
+        None, gt=0, description="this dataset's streaming chunk in ms (default: the suite's chunk_ms), so that "
+        "recordings binned at different widths share one suite",
+    )
 
     _coerce_task = field_validator("task", mode="before")(classmethod(lambda cls, v: _from_name(v)))
 
@@ -45,6 +49,10 @@ class ModelSpec(Strict):
     label: str | None = Field(None, description="row name in tables (defaults to name)")
     params: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, Any] = Field(default_factory=dict)
+    dataset_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="parameters for one dataset, over `params` (keys: dataset names), "
+        "e.g. the bin width of a dataset recorded at another bin",
+    )
     needs_gpu: bool = Field(
         False, description="train only on a CUDA device (whatever the suite's device); without one the run "
         "records the untrained model's parameters, streaming check and CPU latency, and tables mark its "
@@ -107,7 +115,16 @@ class SuiteSpec(Strict):
             dup = sorted({n for n in names if names.count(n) > 1})
             if dup:
                 raise ValueError(f"{kind} names must be unique; repeated: {', '.join(dup)} (give models a distinct 'label')")
+        datasets = {d.name for d in self.datasets}
+        for m in self.models:
+            unknown = sorted(set(m.dataset_params) - datasets)
+            if unknown:
+                raise ValueError(f"model '{m.display}': dataset_params names no dataset of the suite: "
+                                 f"{', '.join(unknown)} (datasets: {', '.join(sorted(datasets))})")
         return self
 
     def task_for(self, dataset: DatasetSpec) -> TaskSpec:
         return dataset.task or self.task
+
+    def chunk_ms_for(self, dataset: DatasetSpec) -> float:
+        return dataset.chunk_ms or self.chunk_ms

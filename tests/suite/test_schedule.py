@@ -198,3 +198,42 @@ def test_needs_gpu_trains_on_cuda_whatever_the_suite_device(tmp_path, suite_file
     with pytest.raises(Stop):
         train_eval.execute_run(gru, suite, execute.DatasetCache(suite, None, False), "cpu", progress=False)
     assert devices == ["cuda"]
+
+
+MIXED = """
+name: mixed
+task: reaching_velocity
+train: {epochs: 1, batch_size: 16}
+latency: {n_chunks: 10, warmup: 1}
+datasets:
+  - {name: spikes, source: hdf5, params: {path: SPIKES}}
+  - {name: power, source: hdf5, params: {path: POWER}, chunk_ms: 20}
+models:
+  - name: gru
+    params: {hidden: 16, embed_dim: 8}
+    dataset_params: {power: {bin_ms: 20, input_streams: [spike_band_power]}}
+"""
+
+
+def test_datasets_of_different_bin_widths_share_one_suite(tmp_path, tiny_folder):
+    from bench.data.storage import save_recording
+    from bench.errors import SuiteError
+    from bench.suite.loader import load_suite
+    from tests.data.feature_recordings import power_recording
+
+    save_recording(power_recording(n_trials=12, n_channels=8, recording_id="p0"), tmp_path / "power" / "p0.h5")
+    suite_file = tmp_path / "mixed.yaml"
+    suite_file.write_text(textwrap.dedent(MIXED).replace("SPIKES", str(tiny_folder)).replace("POWER", str(tmp_path / "power")))
+    out = run_suite(suite_file, out=tmp_path / "res", progress=False, log=lambda *_: None)
+    records = {r.dataset: r for r in load_records(out)}
+    assert records["spikes"].identity["run"]["chunk_ms"] == 50.0 and "params" in records["spikes"].identity["model"]
+    assert records["power"].identity["run"]["chunk_ms"] == 20.0
+    assert records["power"].identity["model"]["params"]["input_streams"] == ["spike_band_power"]
+    assert records["power"].latency["cpu"]["chunk_ms"] == 20.0 and records["power"].streaming_max_abs_diff < 1e-4
+
+    suite_file.write_text(suite_file.read_text().replace("bin_ms: 20, ", ""))
+    with pytest.raises(SuiteError, match=r"dataset_params.power' \(dataset 'power', chunk 20 ms\).*bin_ms=50"):
+        load_suite(suite_file)
+    suite_file.write_text(suite_file.read_text().replace("{power: {", "{pwr: {"))
+    with pytest.raises(SuiteError, match="dataset_params names no dataset of the suite: pwr"):
+        load_suite(suite_file)
