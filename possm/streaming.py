@@ -160,7 +160,9 @@ class StreamingPOSSM:
 
         # output queries at their times attend to the (up to) k most recent outputs
         seen = min(self.n_seen, self.k_recent)
-        q = self.q_dec.expand(q_count, Hd, Dh).contiguous()
+        # a copy, always: with one query ``expand(...).contiguous()`` would return a view of q_dec itself
+        # (a size-1 dimension counts as contiguous), and the in-place rotation below would corrupt it
+        q = self.q_dec.repeat(q_count, 1, 1)
         torch.view_as_complex(q.view(q_count, Hd, Dh // 2, 2))[:, :, :P].mul_(phasor[n + 1 :].unsqueeze(1))
         ring = self.ring[:seen]
         a = torch.softmax(torch.bmm(q.transpose(0, 1), ring[:, 0].permute(1, 2, 0)), dim=-1)  # (Hd, Q, seen)

@@ -62,6 +62,26 @@ def test_silent_gap_streams_like_offline():
     np.testing.assert_allclose(model.stream(seg, 0.05), model.predict([seg])[0], atol=1e-5, rtol=1e-5)
 
 
+def test_one_query_per_chunk_streams_like_offline(data):
+    """Behaviour sampled at the chunk rate (chunk = bin) puts one query in each chunk: the stream
+    used to rotate its stored output query in place there, drifting from offline from chunk 3 on."""
+    from dataclasses import replace
+
+    from bench.models.windows import chunk_count, chunk_of
+
+    cls = registry.models.get("possm-gru")
+    model = cls(cls.Params(dim=16, dim_head=8, hidden=16), seed=0)
+    model.fit([data], TrainConfig(epochs=1, batch_size=8), progress=False)
+    seg = data.segments("test")[0]
+    _, first = np.unique(chunk_of(seg.query_times, seg.start, 0.05, chunk_count(seg.start, seg.end, 0.05)),
+                         return_index=True)
+    one = replace(seg, query_times=seg.query_times[first], targets=seg.targets[first],
+                  weights=seg.weights[first], eval_mask=seg.eval_mask[first])
+    assert first.size > 5
+    np.testing.assert_allclose(model.stream(one, 0.05), model.predict([one])[0], atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(model.stream(one, 0.05), model.stream(seg, 0.05)[first], atol=1e-5, rtol=1e-5)
+
+
 def test_unit_dropout_keeps_a_subset_and_pads_emptied_chunks(data):
     model = initialised("possm-gru", data)
     from bench.models.torch_decoder import pad_collate
