@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from bench import registry
 from bench.data.recording import SPIKES, FeatureStream, Recording
-from bench.data.simulator import SimulatorParams, session_specs, simulate_session
+from bench.data.simulators.nhp import SimulatorParams, session_specs, simulate_session
 from bench.data.views import bin_spikes
 from bench.models.base import Decoder, InputKind
 from bench.tasks.base import Segment, TaskData, TaskKind

@@ -36,7 +36,7 @@ from bench.tasks.reaching import ReachingVelocity
 
 def _session(preset: str, cache_dir: Path | None):
     from bench.data.storage import load_recording
-    from bench.data.simulator import SimulatorParams, SimulatorSource
+    from bench.data.simulators.nhp import SimulatorParams, SimulatorSource
 
     source = SimulatorSource(SimulatorParams(preset=preset), cache_dir=cache_dir)
     return load_recording(source.materialize(progress=False)[0])

@@ -233,7 +233,7 @@ def compare_with_real(
 ) -> pd.DataFrame:
     """One row per simulated session of ``preset`` (default scale, seed 0, generated or taken
     from the cache) and per real dataset found under ``realdata_dir`` (missing ones are left out)."""
-    from bench.data.simulator import SimulatorParams, SimulatorSource
+    from bench.data.simulators.nhp import SimulatorParams, SimulatorSource
 
     source = SimulatorSource(SimulatorParams(preset=preset), cache_dir=cache_dir)
     rows = [_row(*_simulated_trials(p)) for p in source.materialize(progress=False)]

@@ -2,7 +2,7 @@
 
 A data source turns validated suite parameters into a list of HDF5 recording files in the
 brainsets layout (``bench.data.recording``). Built-ins: ``brainsets`` / ``hdf5`` (a folder of
-prepared files), ``simulator`` (``bench.data.simulator``) and ``import`` (``bench.data.importers``).
+prepared files), ``simulator`` (``bench.data.simulators.nhp``) and ``import`` (``bench.data.importers``).
 """
 
 from __future__ import annotations

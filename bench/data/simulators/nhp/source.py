@@ -8,8 +8,8 @@ from pydantic import Field
 from tqdm.auto import tqdm
 
 from bench.data.storage import save_recording
-from bench.data.simulator.presets import PRESETS, PresetName, Scale
-from bench.data.simulator.session import SessionSpec, simulate_session
+from bench.data.simulators.nhp.presets import PRESETS, PresetName, Scale
+from bench.data.simulators.nhp.session import SessionSpec, simulate_session
 from bench.data.sources import DataSource, SourceParams, params_key
 from bench.errors import DataError
 from bench.registry import data_sources

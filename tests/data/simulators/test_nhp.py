@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from bench.data.storage import load_recording
-from bench.data.simulator import PRESETS, SimulatorParams, SimulatorSource, session_specs, simulate_session
-from bench.data.simulator.presets import pool_size
-from bench.data.simulator.spikes import REFRACTORY_S
+from bench.data.simulators.nhp import PRESETS, SimulatorParams, SimulatorSource, session_specs, simulate_session
+from bench.data.simulators.nhp.presets import pool_size
+from bench.data.simulators.nhp.spikes import REFRACTORY_S
 from bench.registry import data_sources
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"

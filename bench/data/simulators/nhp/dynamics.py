@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from bench.data.simulator.behaviour import CO_RADIUS, DT, Movements
+from bench.data.simulators.nhp.behaviour import CO_RADIUS, DT, Movements
 
 N_PREP, N_ROT, N_CIS, N_UNTRACKED = 4, 4, 1, 4
 N_LATENTS = N_PREP + N_ROT + N_CIS + N_UNTRACKED

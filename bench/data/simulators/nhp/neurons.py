@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from bench.data.simulator.behaviour import DT
-from bench.data.simulator.dynamics import N_LATENTS, N_UNTRACKED
-from bench.data.simulator.presets import stable_hash
+from bench.data.simulators.nhp.behaviour import DT
+from bench.data.simulators.nhp.dynamics import N_LATENTS, N_UNTRACKED
+from bench.data.simulators.nhp.presets import stable_hash
 
 N_MOVEMENT_LATENTS = N_LATENTS - N_UNTRACKED
 VEL_SCALE, POS_SCALE = 20.0, 8.0  # cm/s and cm that make kinematic features O(1)

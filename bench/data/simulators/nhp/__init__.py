@@ -7,9 +7,9 @@ timeline and cursor) -> ``dynamics`` (latent factors) -> ``neurons`` (pools, dri
 ``source`` (cached HDF5 files).
 """
 
-from bench.data.simulator.presets import PRESETS, Preset
-from bench.data.simulator.session import SessionSpec, simulate_session
-from bench.data.simulator.source import SIMULATOR_VERSION, SimulatorParams, SimulatorSource, session_specs
+from bench.data.simulators.nhp.presets import PRESETS, Preset
+from bench.data.simulators.nhp.session import SessionSpec, simulate_session
+from bench.data.simulators.nhp.source import SIMULATOR_VERSION, SimulatorParams, SimulatorSource, session_specs
 
 __all__ = [
     "PRESETS",

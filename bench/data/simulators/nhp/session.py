@@ -14,9 +14,9 @@ from threadpoolctl import threadpool_limits
 
 from bench.data.intervals import Intervals
 from bench.data.recording import Behaviour, Recording, Trials, split_trials
-from bench.data.simulator import behaviour as beh
-from bench.data.simulator.dynamics import animal_dynamics, latent_factors
-from bench.data.simulator.neurons import (
+from bench.data.simulators.nhp import behaviour as beh
+from bench.data.simulators.nhp.dynamics import animal_dynamics, latent_factors
+from bench.data.simulators.nhp.neurons import (
     PRIVATE_GAIN,
     SHARED_GAIN,
     SessionTuning,
@@ -27,8 +27,8 @@ from bench.data.simulator.neurons import (
     session_tuning,
     slow_gain,
 )
-from bench.data.simulator.presets import EPOCH, Preset, Scale, pool_size, stable_hash
-from bench.data.simulator.spikes import sample_spikes
+from bench.data.simulators.nhp.presets import EPOCH, Preset, Scale, pool_size, stable_hash
+from bench.data.simulators.nhp.spikes import sample_spikes
 
 UNIT_CHUNK = 48  # neurons whose rates are held in memory at once (bounds memory at paper scale)
 
