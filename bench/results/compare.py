@@ -25,9 +25,10 @@ def leaderboard_dir(suite) -> Path | None:
     return path if path.is_absolute() else (suite.base_dir / path).resolve()
 
 
-def comparison_frame(mine: list[Record], theirs: list[Record]) -> pd.DataFrame:
-    """One row per (model, dataset) of ``mine``: metric and CPU latency, yours vs leaderboard."""
-    a, b = summary_frame(mine), summary_frame(theirs)
+def comparison_frame(mine: list[Record], theirs: list[Record], model_order=None, dataset_order=None) -> pd.DataFrame:
+    """One row per (model, dataset) of ``mine`` in the suite's order: metric and CPU latency, yours vs
+    leaderboard (no metric for untrained runs)."""
+    a, b = summary_frame(mine, model_order, dataset_order), summary_frame(theirs)
     if a.empty:
         return a
     cols = ["model", "dataset", "mean", "cpu_median_ms"]
@@ -68,8 +69,8 @@ def compare_with_leaderboard(suite, out: Path, mine: list[Record], log: Callable
     if not theirs:
         log(f"no leaderboard records in {board}: no comparison")
         return None
-    df = comparison_frame(mine, theirs)
-    table = df.to_markdown(index=False, floatfmt=".3f", missingval="-")
+    df = comparison_frame(mine, theirs, [m.display for m in suite.spec.models], [d.name for d in suite.spec.datasets])
+    table = df.astype(object).where(df.notna(), None).to_markdown(index=False, floatfmt=".3f", missingval="-")
     notes = configuration_differences(mine, theirs)
     text = (f"# {suite.spec.name}: this run ({out}) beside the leaderboard ({board})\n\n"
             "Metric: mean over sessions (each averaged over seeds); untrained runs have no metric ('-'). "
