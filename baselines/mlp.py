@@ -18,9 +18,9 @@ from bench.tasks.base import Segment, TaskData, TaskKind
 
 
 class MLPParams(BinnedParams):
-    n_lags: int = Field(10, ge=0)
-    hidden: int = Field(256, ge=1)
-    layers: int = Field(2, ge=1)
+    n_lags: int = Field(10, ge=0, le=100)
+    hidden: int = Field(256, ge=1, le=8192)
+    layers: int = Field(2, ge=1, le=32)
     dropout: float = Field(0.2, ge=0, lt=1)
 
 

@@ -106,23 +106,23 @@ _EPS = 1e-9
 
 
 class NDT2Params(ModelParams):
-    bin_ms: float = Field(20.0, gt=0, description="bin width (ms)")
-    context_ms: float = Field(1000.0, gt=0, description="context window (ms); a multiple of bin_ms")
-    lag_ms: float = Field(120.0, ge=0, description="behaviour lag: a query at q reads the bin holding q - lag")
-    patch_size: int = Field(32, ge=1, description="neurons per spatial patch (token)")
-    max_count: int = Field(15, ge=1, description="counts are clipped to this value before embedding")
+    bin_ms: float = Field(20.0, ge=0.1, le=60_000, description="bin width (ms)")
+    context_ms: float = Field(1000.0, gt=0, le=600_000, description="context window (ms); a multiple of bin_ms")
+    lag_ms: float = Field(120.0, ge=0, le=60_000, description="behaviour lag: a query at q reads the bin holding q - lag")
+    patch_size: int = Field(32, ge=1, le=4096, description="neurons per spatial patch (token)")
+    max_count: int = Field(15, ge=1, le=10_000, description="counts are clipped to this value before embedding")
     random_windows: bool = Field(
         True, description="training windows (context length unless the suite sets window_s) drawn afresh every "
         "epoch at a random chunk offset; False: the same windows every epoch, at a fixed phase of every trial",
     )
-    dim: int = Field(256, ge=8, description="hidden size; a multiple of patch_size")
-    layers: int = Field(6, ge=1, description="encoder layers")
-    heads: int = Field(4, ge=1)
-    decoder_layers: int = Field(2, ge=1)
-    ffn_dim: int = Field(2048, ge=1, description="feed-forward width (2048: 10.6M parameters, 1024: 6.4M; module doc)")
+    dim: int = Field(256, ge=8, le=8192, description="hidden size; a multiple of patch_size")
+    layers: int = Field(6, ge=1, le=48, description="encoder layers")
+    heads: int = Field(4, ge=1, le=128)
+    decoder_layers: int = Field(2, ge=1, le=48)
+    ffn_dim: int = Field(2048, ge=1, le=65_536, description="feed-forward width (2048: 10.6M parameters, 1024: 6.4M; module doc)")
     dropout: float = Field(0.1, ge=0, lt=1)
-    max_bins: int = Field(250, ge=1, description="time positions (bins) of the learned position table")
-    max_patches: int = Field(64, ge=1, description="spatial positions: up to max_patches * patch_size neurons")
+    max_bins: int = Field(250, ge=1, le=100_000, description="time positions (bins) of the learned position table")
+    max_patches: int = Field(64, ge=1, le=10_000, description="spatial positions: up to max_patches * patch_size neurons")
 
     @model_validator(mode="after")
     def _check(self) -> "NDT2Params":

@@ -26,11 +26,11 @@ from bench.tasks.base import Segment, TaskData, TaskKind
 
 class RecurrentParams(BinnedParams):
     backbone: Literal["gru", "s4d", "mamba"] = "gru"
-    embed_dim: int = Field(64, ge=1, description="linear projection of the counts before the backbone")
-    hidden: int = Field(256, ge=1, description="GRU hidden size / SSM d_model")
-    layers: int = Field(1, ge=1)
-    d_state: int = Field(64, ge=1, description="SSM state size (S4D N, Mamba d_state)")
-    expand: int = Field(2, ge=1, description="Mamba expansion factor")
+    embed_dim: int = Field(64, ge=1, le=8192, description="linear projection of the counts before the backbone")
+    hidden: int = Field(256, ge=1, le=8192, description="GRU hidden size / SSM d_model")
+    layers: int = Field(1, ge=1, le=32)
+    d_state: int = Field(64, ge=1, le=1024, description="SSM state size (S4D N, Mamba d_state)")
+    expand: int = Field(2, ge=1, le=16, description="Mamba expansion factor")
     dropout: float = Field(0.1, ge=0, lt=1)
 
 

@@ -9,7 +9,7 @@ applies the fitted weights to each new bin.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -25,8 +25,11 @@ from bench.training.config import TrainConfig
 
 
 class WienerParams(BinnedParams):
-    n_lags: int = Field(10, ge=0, description="number of past bins stacked with the current one")
-    alphas: list[float] = Field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0])
+    n_lags: int = Field(10, ge=0, le=100, description="number of past bins stacked with the current one")
+    alphas: list[Annotated[float, Field(gt=0, le=1e12)]] = Field(
+        default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0], min_length=1, max_length=100,
+        description="ridge penalties tried (the best on the validation split is kept): finite, > 0",
+    )
 
 
 @models.register("wiener")

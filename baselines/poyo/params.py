@@ -10,15 +10,15 @@ from bench.models.base import ModelParams
 
 
 class POYOParams(ModelParams):
-    dim: int = Field(64, ge=8, description="token / latent width")
-    depth: int = Field(6, ge=0, description="self-attention blocks over the latents")
-    dim_head: int = Field(64, ge=8)
-    cross_heads: int = Field(2, ge=1, description="heads of the encoder and decoder cross-attention")
-    self_heads: int = Field(8, ge=1)
-    ff_mult: int = Field(4, ge=1, description="GEGLU hidden width multiplier")
-    latents_per_step: int = Field(16, ge=1, description="learned latents, replicated at every latent step")
-    latent_step: float = Field(0.125, gt=0, description="spacing of the latent groups (s)")
-    context_s: float = Field(1.0, gt=0, description="context window (s)")
+    dim: int = Field(64, ge=8, le=8192, description="token / latent width")
+    depth: int = Field(6, ge=0, le=48, description="self-attention blocks over the latents")
+    dim_head: int = Field(64, ge=8, le=1024)
+    cross_heads: int = Field(2, ge=1, le=128, description="heads of the encoder and decoder cross-attention")
+    self_heads: int = Field(8, ge=1, le=128)
+    ff_mult: int = Field(4, ge=1, le=64, description="GEGLU hidden width multiplier")
+    latents_per_step: int = Field(16, ge=1, le=1024, description="learned latents, replicated at every latent step")
+    latent_step: float = Field(0.125, ge=1e-3, le=60, description="spacing of the latent groups (s)")
+    context_s: float = Field(1.0, gt=0, le=600, description="context window (s)")
     dropout: float = Field(0.1, ge=0, lt=1, description="feed-forward dropout")
     attn_dropout: float = Field(0.0, ge=0, lt=1)
     lin_dropout: float = Field(0.0, ge=0, lt=1, description="dropout before the readout")
@@ -43,7 +43,7 @@ class POYOParams(ModelParams):
         "window sampler); False: the same windows every epoch, at a fixed phase of every trial",
     )
     unit_dropout: bool = Field(True, description="train on random subsets of units")
-    unit_dropout_min: int = Field(30, ge=1, description="smallest population kept by unit dropout (paper: 30)")
+    unit_dropout_min: int = Field(30, ge=1, le=1_000_000, description="smallest population kept by unit dropout (paper: 30)")
     clip_prob: float = Field(
         0.25, ge=0, le=1,
         description="training: probability of cutting a window short like a fresh stream "
@@ -56,7 +56,7 @@ class POYOParams(ModelParams):
         "4 at 60 epochs, lr 5e-4: causal test R^2 +0.04 on simulated H-CO, -0.04 on C-CO 2016 session 2 "
         "(one seed each): no clear gain, so off by default",
     )
-    edge_s: float = Field(0.25, gt=0, description="width of the window's trailing edge that edge_weight weights (s)")
+    edge_s: float = Field(0.25, gt=0, le=600, description="width of the window's trailing edge that edge_weight weights (s)")
     train_windows: Literal["random", "causal"] = Field(
         "random", description="random: 1 s windows every window_step_s, every query inside trained (the paper); "
         "causal (causal mode, regression): the windows causal streaming reads, ending every valid_stride_s, "
@@ -69,12 +69,12 @@ class POYOParams(ModelParams):
     eval_mode: Literal["causal", "paper"] = Field(
         "causal", description="causal: predict == streaming; paper: 1 s windows every 0.5 s, averaged"
     )
-    paper_step_s: float = Field(0.5, gt=0, description="window stride of eval_mode=paper (s)")
+    paper_step_s: float = Field(0.5, ge=1e-3, le=600, description="window stride of eval_mode=paper (s)")
     valid_stride_s: float = Field(
-        0.25, gt=0, description="causal mode: validation windows end every this often and score only "
+        0.25, ge=1e-3, le=600, description="causal mode: validation windows end every this often and score only "
         "their last valid_stride_s of queries (model selection on near-causal predictions)",
     )
-    window_batch: int = Field(32, ge=1, description="windows per forward pass in offline predict")
+    window_batch: int = Field(32, ge=1, le=65_536, description="windows per forward pass in offline predict")
 
     @property
     def n_groups(self) -> int:

@@ -30,7 +30,7 @@ from bench.tasks.base import Segment, TaskData, TaskKind
 
 
 class ModelParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a NaN width or period is never meant
 
 
 class InputKind(str, Enum):

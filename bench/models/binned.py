@@ -36,9 +36,9 @@ from bench.tasks.base import Segment, TaskData
 
 
 class BinnedParams(ModelParams):
-    bin_ms: float = Field(50.0, gt=0, description="bin width in ms; must divide the chunk length")
+    bin_ms: float = Field(50.0, ge=0.1, le=60_000, description="bin width in ms; must divide the chunk length")
     input_streams: list[str] = Field(
-        default_factory=lambda: [SPIKES], min_length=1,
+        default_factory=lambda: [SPIKES], min_length=1, max_length=64,
         description="what is binned, side by side: 'spikes' and / or feature stream names (counts "
         "streams summed into the bins, continuous ones averaged; their bin must divide bin_ms)",
     )

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from bench import registry
@@ -15,6 +14,7 @@ from bench.data.recording import Recording
 from bench.errors import SuiteError
 from bench.models.base import Decoder
 from bench.suite.schema import DatasetSpec, ModelSpec, SuiteSpec
+from bench.suite.yaml_limits import clip, read_yaml, short
 from bench.training.config import TrainConfig
 
 
@@ -24,7 +24,7 @@ def _loc(loc: tuple, prefix: str = "") -> str:
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
         else:
-            parts.append(str(item))
+            parts.append(clip(str(item), 40))
     return ".".join(parts) or "(top level)"
 
 
@@ -43,15 +43,15 @@ def _expected(model: type[BaseModel] | None, loc: tuple) -> str:
 
 def format_validation_error(exc: ValidationError, file: Path, prefix: str = "", model: type[BaseModel] | None = None) -> str:
     lines = []
-    for err in exc.errors():
+    for err in exc.errors()[:5]:
         where = _loc(tuple(err["loc"]), prefix)
-        msg = err["msg"]
+        msg = clip(err["msg"])
         if err["type"] == "missing":
             msg = "required field is missing"
         elif err["type"] == "extra_forbidden":
             allowed = ", ".join(sorted(model.model_fields)) if model is not None and len(err["loc"]) == 1 else ""
             msg = "unknown field" + (f" (allowed fields: {allowed})" if allowed else "")
-        value = f" (got {err['input']!r})" if err["type"] not in ("missing", "extra_forbidden") and "input" in err else ""
+        value = f" (got {short(err['input'])})" if err["type"] not in ("missing", "extra_forbidden") and "input" in err else ""
         lines.append(f"field '{where}': {msg}{value}.{_expected(model, tuple(err['loc']))}")
     return f"Suite file {file}: " + " ".join(lines)
 
@@ -62,7 +62,8 @@ def validate_params(model: type[BaseModel], params: dict, file: Path, where: str
     except ValidationError as exc:
         raise SuiteError(format_validation_error(exc, file, where, model)) from None
     except TypeError as exc:
-        raise SuiteError(f"Suite file {file}: field '{where}' must be a mapping of parameters ({exc}).") from None
+        raise SuiteError(f"Suite file {file}: field '{where}' must be a mapping of parameters "
+                         f"({clip(str(exc))}).") from None
 
 
 @dataclass
@@ -118,10 +119,7 @@ def load_suite(path: str | Path, overrides: dict | None = None) -> LoadedSuite:
     path = Path(path)
     if not path.is_file():
         raise SuiteError(f"Suite file {path} does not exist.")
-    try:
-        raw: Any = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"Suite file {path} is not valid YAML: {exc}") from None
+    raw: Any = read_yaml(path)
     if not isinstance(raw, dict):
         raise SuiteError(f"Suite file {path} must contain a mapping with fields name, task, datasets and models.")
     raw = {**raw, **(overrides or {})}

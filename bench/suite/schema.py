@@ -8,13 +8,22 @@ was expected.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# Names become folder and file names (runs/<suite>/, records, tables): one path component, never
+# hidden, '.' or '..', so that no suite can write outside the run folder the user chose.
+SAFE_NAME = r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,63}$"
+SAFE_NAME_RULE = "1 to 64 letters, digits, '_', '-', '+' or '.', not starting with '.'"
+# A label (a table row) may be free text, but never a path: no separator, no leading '.'.
+SAFE_LABEL = r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,63}$"
+MAX_SEED = 2**31 - 1
 
 
 class TaskSpec(Strict):
@@ -28,16 +37,16 @@ def _from_name(value: Any) -> Any:
 
 
 class DatasetSpec(Strict):
-    name: str = Field(description="label used in tables, e.g. c_co_2016")
+    name: str = Field(pattern=SAFE_NAME, description="label used in tables, e.g. c_co_2016 (" + SAFE_NAME_RULE + ")")
     source: str = Field(description="registered data source, e.g. simulator, hdf5, import")
     params: dict[str, Any] = Field(default_factory=dict)
     task: TaskSpec | None = None
-    sessions: list[int] | None = Field(
-        None, min_length=1, description="indices (from 0, in the source's order) of the recordings to use; "
+    sessions: list[Annotated[int, Field(ge=0, le=100_000)]] | None = Field(
+        None, min_length=1, max_length=100_000, description="indices (from 0, in the source's order) of the recordings to use; "
         "default all. Part of the run identity when set",
     )
     chunk_ms: float | None = Field(
-        None, gt=0, description="this dataset's streaming chunk in ms (default: the suite's chunk_ms), so that "
+        None, ge=1, le=60_000, description="this dataset's streaming chunk in ms (default: the suite's chunk_ms), so that "
         "recordings binned at different widths share one suite",
     )
 
@@ -46,7 +55,8 @@ class DatasetSpec(Strict):
 
 class ModelSpec(Strict):
     name: str = Field(description="registered model name")
-    label: str | None = Field(None, description="row name in tables (defaults to name)")
+    label: str | None = Field(None, pattern=SAFE_LABEL, description="row name in tables (defaults to name; at "
+                              "most 64 characters, no '/', '\\' or leading '.')")
     params: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, Any] = Field(default_factory=dict)
     dataset_params: dict[str, dict[str, Any]] = Field(
@@ -66,11 +76,11 @@ class ModelSpec(Strict):
 
 class LatencySpec(Strict):
     enabled: bool = True
-    jobs: int = Field(1, ge=1, description="runs trained in parallel worker processes (each with `threads` threads)")
-    threads: int = Field(1, ge=1)
-    warmup: int = Field(20, ge=0)
-    n_chunks: int = Field(300, ge=10)
-    budget_ms: float = Field(10.0, gt=0)
+    jobs: int = Field(1, ge=1, le=256, description="runs trained in parallel worker processes (each with `threads` threads)")
+    threads: int = Field(1, ge=1, le=1024)
+    warmup: int = Field(20, ge=0, le=100_000)
+    n_chunks: int = Field(300, ge=10, le=1_000_000)
+    budget_ms: float = Field(10.0, gt=0, le=3_600_000)
     cuda: bool = Field(True, description="also measure on CUDA when a GPU is present")
 
 
@@ -83,17 +93,54 @@ class ProtocolSpec(Strict):
     report: dict[str, Any] = Field(default_factory=dict, description="table options, e.g. reference models")
 
 
+class TrackingSpec(Strict):
+    """mlflow tracking of every run (``bench.tracking``); not part of any run's identity."""
+
+    enabled: bool = True
+    uri: str | None = Field(None, description="tracking URI; default a SQLite store in the run folder (mlflow.db)")
+    experiment: str | None = Field(None, description="experiment name (default: the suite's name)")
+
+
+class ExecutorSpec(Strict):
+    """Where the runs execute: this machine's process pool, or Ray tasks (``bench.suite.ray_executor``)."""
+
+    name: Literal["local", "ray"] = "local"
+    address: str | None = Field(None, description="ray: a cluster's address (host:port, ray://host:port or auto); "
+                                "default a local Ray runtime with `jobs` CPUs")
+
+
+class TuneSpec(Strict):
+    """``bench tune``: the search space of each model (by label) and how the study runs (``bench.tune``)."""
+
+    trials: int = Field(20, ge=1, le=100_000, description="trials of a study (default of --trials)")
+    pruner: Literal["median", "none"] = Field("median", description="median: stop a trial whose validation loss "
+                                              "is worse than the median of earlier trials at the same epoch")
+    startup_trials: int = Field(5, ge=0, le=100_000, description="trials never pruned, and sampled at random")
+    warmup_epochs: int = Field(1, ge=0, le=100_000, description="epochs of each fit never pruned")
+    space: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict, description="model label -> parameter -> distribution, e.g. {gru: {hidden: {int: "
+        "[16, 64]}, lr: {loguniform: [1e-4, 1e-2]}}}; model parameters by name, training settings as train.<name> "
+        "(or by name when no model parameter has it); a model not listed uses the space its class declares",
+    )
+
+
+def _from_flag(value: Any) -> Any:
+    """``tracking: true`` / ``tracking: URI`` are short for ``{enabled: ...}`` / ``{uri: ...}``."""
+    return {"enabled": value} if isinstance(value, bool) else {"uri": value} if isinstance(value, str) else value
+
+
 class SuiteSpec(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=SAFE_NAME, description="the run folder's name, runs/<name> (" + SAFE_NAME_RULE + ")")
     description: str = ""
     task: TaskSpec
     protocol: ProtocolSpec = Field(default_factory=ProtocolSpec, description="train_eval (default), latency, ...")
-    chunk_ms: float = Field(50.0, gt=0)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    chunk_ms: float = Field(50.0, ge=1, le=60_000)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: [0], min_length=1,
+                                                                 max_length=10_000)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    jobs: int = Field(1, ge=1, description="runs trained in parallel worker processes (each with `threads` threads)")
+    jobs: int = Field(1, ge=1, le=256, description="runs trained in parallel worker processes (each with `threads` threads)")
     threads: int = Field(
-        1, ge=1, description="torch CPU threads for training and evaluation (latency uses latency.threads); "
+        1, ge=1, le=1024, description="torch CPU threads for training and evaluation (latency uses latency.threads); "
         "1 is robust on shared machines, where oversubscribed threads slow small models by 10x or more"
     )
     train: dict[str, Any] = Field(default_factory=dict)
@@ -105,6 +152,12 @@ class SuiteSpec(Strict):
     )
     datasets: list[DatasetSpec] = Field(min_length=1)
     models: list[ModelSpec] = Field(min_length=1)
+    tracking: TrackingSpec | None = Field(None, description="log every run to mlflow (true, a URI, or the fields)")
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec, description="local (default) or ray")
+    tune: TuneSpec | None = Field(None, description="search spaces for `bench tune`")
+
+    _coerce_tracking = field_validator("tracking", mode="before")(classmethod(lambda cls, v: _from_flag(v)))
+    _coerce_executor = field_validator("executor", mode="before")(classmethod(lambda cls, v: _from_name(v)))
 
     _coerce_task = field_validator("task", mode="before")(classmethod(lambda cls, v: _from_name(v)))
     _coerce_protocol = field_validator("protocol", mode="before")(classmethod(lambda cls, v: _from_name(v)))

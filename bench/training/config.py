@@ -8,20 +8,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    epochs: int = Field(100, ge=1, description="maximum number of passes over the training windows")
-    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(100, ge=1, le=100_000, description="maximum number of passes over the training windows")
+    batch_size: int = Field(32, ge=1, le=65_536)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     schedule: Literal["cosine", "flat_cosine", "constant"] = Field(
         "flat_cosine", description="flat_cosine: constant for the first half, cosine decay after (POSSM)"
     )
-    warmup_epochs: int = Field(0, ge=0)
-    patience: int = Field(15, ge=1, description="stop after this many epochs without a better valid loss")
+    warmup_epochs: int = Field(0, ge=0, le=100_000)
+    patience: int = Field(15, ge=1, le=100_000, description="stop after this many epochs without a better valid loss")
     grad_clip: float | None = Field(1.0, gt=0)
     window_s: float | None = Field(
-        None, gt=0, description="crop training segments into windows of this length; None = whole segments"
+        None, gt=0, le=86_400, description="crop training segments into windows of this length; None = whole segments"
     )
-    window_step_s: float | None = Field(None, gt=0, description="stride of the windows (default window_s / 2)")
+    window_step_s: float | None = Field(None, ge=1e-3, le=86_400, description="stride of the windows (default window_s / 2)")
     max_minutes: float | None = Field(None, gt=0, description="wall-clock cap per training run")
