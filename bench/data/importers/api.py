@@ -8,6 +8,7 @@ from typing import Any, Callable
 from bench.data.importers.layouts import build_recording
 from bench.data.importers.messages import ArrayNames, fail
 from bench.data.importers.readers import READERS
+from bench.data.importers.single_letters import read_single_letters
 from bench.data.importers.resolve import format_of, input_files, resolve_spec
 from bench.data.importers.spec import CANONICAL_KEYS, ImportSpec, validate_spec
 from bench.data.importers.timeline import recording_name
@@ -47,6 +48,8 @@ def import_arrays(arrays: dict[str, Any], spec: dict | ImportSpec | None = None,
 def load_spec(spec: ImportSpec) -> Recording:
     """Read the files of a resolved spec (see ``resolve_spec``) into a ``Recording``."""
     input_files(spec)
+    if spec.layout == "single_letters":  # per-character cubes: their own reader and builder
+        return read_single_letters(spec.path, spec.recording_id, spec.subject_id, spec.brainset, spec.split_seed)
     fmt = format_of(spec)
     arrays, names = READERS[fmt](spec)
     return build_recording(arrays, spec, names, behaviour_selected=fmt == "csv")

@@ -64,7 +64,8 @@ class ImportSpec(SourceParams):
 
     recipe: str | None = Field(None, description="named spec in bench/data/importers/recipes/")
     format: Literal["npz", "mat", "csv"] | None = Field(None, description="default: from the file extension")
-    layout: Literal["continuous", "trials", "spikes"] | None = Field(None, description="default: from the keys")
+    layout: Literal["continuous", "trials", "spikes", "single_letters"] | None = Field(
+        None, description="default: from the keys; single_letters: a singleLetters.mat (bench/data/importers/single_letters.py)")
     path: str | None = Field(None, description="the data file (recipes: the folder holding the files)")
     targets_path: str | None = Field(None, description="csv, continuous: per-bin targets file")
     behaviour_path: str | None = Field(None, description="csv, spikes: behaviour samples file")
