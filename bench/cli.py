@@ -96,7 +96,8 @@ def _cmd_import(args) -> None:
     spec_path = Path(args.spec)
     spec = read_spec_file(spec_path, "the command line's SPEC")
     hint = lambda text: print(f"hint: {text}", file=sys.stderr)  # noqa: E731
-    for p in import_from_spec(spec, Path(args.out), base_dir=spec_path.parent, on_hint=hint):
+    for p in import_from_spec(spec, Path(args.out), base_dir=spec_path.parent, on_hint=hint,
+                              allow_pickle=args.allow_pickle):
         print(f"wrote {p}")
 
 
@@ -217,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="import array files (.npz/.mat/.csv) into brainsets-format HDF5")
     p.add_argument("spec", help="YAML file describing the arrays (see docs/import_schema.md)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="let .npz object arrays be unpickled (runs code from the file: only files you trust)")
     p.set_defaults(func=_cmd_import)
     return parser
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data.intervals import Intervals
+from bench.data.validity import check_recording
 from bench.errors import DataError
 
 BEHAVIOUR_KEYS = ("cursor", "hand", "finger")
@@ -185,6 +186,7 @@ class Recording:
                 self.unit_ids, self.events_from = self.features[name].channel_ids.copy(), name
                 if self.spike_bin_s is None:  # the events carry no timing finer than the stream's bins
                     self.spike_bin_s = self.features[name].bin_s
+        check_recording(self)  # finite, sorted, in-range spikes; ordered trials and splits (bench.data.validity)
 
     @property
     def n_units(self) -> int:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from bench.errors import DataError
 from bench.registry import data_sources
@@ -66,6 +66,18 @@ class FolderParams(SourceParams):
     pattern: str = "*.h5"
     sessions: list[str] | None = None  # restrict to these file stems / session ids
 
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_inside(cls, v: str) -> str:
+        """A pattern lists files inside ``path`` only: relative, no '..' (a suite must not list /etc)."""
+        parts = v.replace("\\", "/").split("/")
+        if not v.strip() or v.startswith(("/", "~", "\\")) or ":" in parts[0] or ".." in parts:
+            raise ValueError(
+                f"pattern {v[:100]!r} must be a relative glob inside the folder 'path' (e.g. '*.h5' or "
+                "'sub/*.h5'), without '..', a leading '/' or '~'; point 'path' at another folder instead"
+            )
+        return v
+
 
 @data_sources.register("hdf5")
 class FolderSource(DataSource):
@@ -84,7 +96,7 @@ class FolderSource(DataSource):
                 f"Data folder {folder} does not exist (data source '{self.registry_name}', field 'path'). "
                 "Point it at a folder of brainsets / temporaldata HDF5 files."
             )
-        files = sorted(folder.glob(self.params.pattern))
+        files = sorted(f for f in folder.glob(self.params.pattern) if f.is_file() and f.is_relative_to(folder))
         if self.params.sessions:
             wanted = set(self.params.sessions)
             files = [f for f in files if f.stem in wanted]

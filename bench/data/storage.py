@@ -35,6 +35,7 @@ import numpy as np
 
 from bench.data.intervals import Intervals
 from bench.data.recording import BEHAVIOUR_KEYS, PHASE_KEYS, SPLITS, Behaviour, FeatureStream, Recording, Trials
+from bench.data.validity import real_array
 from bench.errors import DataError
 
 
@@ -122,8 +123,9 @@ def save_recording(rec: Recording, path: str | Path) -> Path:
 # ----------------------------------------------------------------------------- reading
 
 
-def _intervals(obj) -> Intervals:
-    return Intervals(np.asarray(obj.start, np.float64), np.asarray(obj.end, np.float64))
+def _intervals(obj, where: str = "intervals") -> Intervals:
+    start, end = real_array(obj.start, f"{where}.start"), real_array(obj.end, f"{where}.end")
+    return Intervals(start.astype(np.float64), end.astype(np.float64))
 
 
 def _text(value) -> str:
@@ -170,7 +172,16 @@ def load_recording(path: str | Path) -> Recording:
                 f"Recording file {path} is HDF5 but not in the temporaldata / brainsets layout "
                 f"({type(exc).__name__}: {exc}). Expected groups spikes, units and domain."
             ) from None
-        return _from_data(data, path)
+        try:
+            return _from_data(data, path)
+        except DataError as exc:
+            text = str(exc)
+            raise DataError(text if str(path) in text else f"Recording file {path}: {text}") from None
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:  # a field of the wrong type or shape
+            raise DataError(
+                f"Recording file {path} holds a field of the wrong type or shape ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); expected the temporaldata / brainsets layout (see bench/data/storage.py)."
+            ) from None
     finally:
         f.close()
 
@@ -211,8 +222,9 @@ def _read_spikes(data, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 "spikes.timestamps, spikes.unit_index and units.id (or, without spikes, feature "
                 "streams under 'features')."
             )
-    spike_times = np.asarray(data.spikes.timestamps, np.float64)
-    spike_units = np.asarray(data.spikes.unit_index, np.int64)
+    spike_times = real_array(data.spikes.timestamps, f"Recording file {path}: spikes.timestamps").astype(np.float64)
+    spike_units = real_array(data.spikes.unit_index, f"Recording file {path}: spikes.unit_index", integer=True)
+    spike_units = spike_units.astype(np.int64)
     unit_ids = np.array([_text(u) for u in np.asarray(data.units.id)])
     if spike_times.size == 0 or unit_ids.size == 0:
         raise DataError(
@@ -239,7 +251,7 @@ def _from_data(data, path: Path) -> Recording:
     # temporaldata's keys() leaves out ``domain``, so look it up directly
     stored_domain = getattr(data, "domain", None)
     if stored_domain is not None and len(stored_domain) > 0:
-        domain = _intervals(stored_domain)
+        domain = _intervals(stored_domain, "domain")
     elif spike_times.size:
         domain = Intervals.single(float(spike_times[0]), float(spike_times[-1]) + 1e-6)
     else:
@@ -250,10 +262,11 @@ def _from_data(data, path: Path) -> Recording:
         if name in keys:
             ts_obj = getattr(data, name)
             bkeys = set(ts_obj.keys())
-            t = np.asarray(ts_obj.timestamps, np.float64)
-            pos = np.asarray(ts_obj.pos, np.float64) if "pos" in bkeys else None
+            where = f"Recording file {path}: behaviour '{name}'"
+            t = real_array(ts_obj.timestamps, f"{where}.timestamps").astype(np.float64)
+            pos = real_array(ts_obj.pos, f"{where}.pos").astype(np.float64) if "pos" in bkeys else None
             if "vel" in bkeys:
-                vel = np.asarray(ts_obj.vel, np.float64)
+                vel = real_array(ts_obj.vel, f"{where}.vel").astype(np.float64)
             elif pos is not None and t.size > 1:
                 vel = np.gradient(pos, t, axis=0)
             else:
@@ -277,20 +290,21 @@ def _from_data(data, path: Path) -> Recording:
         elif "result" in tkeys:
             res = np.array([_text(r) for r in np.asarray(tr.result)])
             valid = np.isin(res, ["R", "success", "1", "True"])
-        trials = Trials(np.asarray(tr.start, np.float64), np.asarray(tr.end, np.float64), target, valid)
+        start = real_array(tr.start, "trials.start").astype(np.float64)
+        trials = Trials(start, real_array(tr.end, "trials.end").astype(np.float64), target, valid)
 
     phases: dict[str, Intervals] = {}
     if "movement_phases" in keys:
         mp = data.movement_phases
         for k in PHASE_KEYS:
             if k in set(mp.keys()):
-                phases[k] = _intervals(getattr(mp, k))
+                phases[k] = _intervals(getattr(mp, k), f"movement_phases.{k}")
     outliers = Intervals.empty()
     for k in ("cursor_outlier_segments", "hand_outlier_segments"):
         if k in keys:
-            outliers = _intervals(getattr(data, k))
+            outliers = _intervals(getattr(data, k), k)
 
-    splits = {s: _intervals(getattr(data, f"{s}_domain")) for s in SPLITS if f"{s}_domain" in keys}
+    splits = {s: _intervals(getattr(data, f"{s}_domain"), f"{s}_domain") for s in SPLITS if f"{s}_domain" in keys}
 
     def ident(key: str, default: str) -> str:
         if key in keys and "id" in set(getattr(data, key).keys()):
@@ -302,7 +316,9 @@ def _from_data(data, path: Path) -> Recording:
         declared = _text(data.session.task)
     spike_bin_s = None
     if "session" in keys and "spike_bin_s" in set(data.session.keys()):
-        spike_bin_s = float(data.session.spike_bin_s)
+        spike_bin_s = float(real_array(data.session.spike_bin_s, f"Recording file {path}: session.spike_bin_s"))
+        if not (np.isfinite(spike_bin_s) and spike_bin_s > 0):
+            raise DataError(f"Recording file {path}: session.spike_bin_s is {spike_bin_s!r}; expected a positive bin width in seconds.")
     fields = dict(
         recording_id=ident("session", path.stem),
         subject_id=ident("subject", "unknown"),

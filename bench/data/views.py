@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from bench.data.budget import check_allocation
 from bench.data.recording import FeatureStream, Recording
 from bench.errors import DataError
 
@@ -48,7 +49,12 @@ def binned_counts(rec: Recording, bin_s: float) -> np.ndarray:
     if key not in rec._views:
         rec.check_bin(bin_s, "a model's bin width (bin_ms)")
         origin = float(rec.domain.start[0])
-        n_bins = int(math.ceil((float(rec.domain.end[-1]) - origin) / bin_s - _EPS))
+        span = float(rec.domain.end[-1]) - origin
+        # float32 counts plus bincount's int64 per cell
+        check_allocation(span / bin_s * max(rec.n_units, 1), 12, f"Binning recording {rec.path or rec.recording_id} "
+                         f"({span:g} s of domain, {rec.n_units} units) at {bin_s * 1000:g} ms",
+                         "(a domain or spike time far from the others, or a bin width far too small)")
+        n_bins = int(math.ceil(span / bin_s - _EPS))
         rec._views[key] = bin_spikes(rec.spike_times, rec.spike_units, rec.n_units, origin, n_bins, bin_s)
     return rec._views[key]
 
@@ -113,6 +119,8 @@ def feature_between(rec: Recording, name: str, start: float, end: float, bin_s: 
             f"Feature stream '{name}' of recording {rec.recording_id}: {start:g} s is not on its "
             f"{stream.bin_s * 1000:g} ms grid; segments and chunks must start on whole stream bins."
         )
+    check_allocation((end - start) / stream.bin_s * stream.n_channels, 4,
+                     f"Reading feature stream '{name}' of recording {rec.recording_id} over [{start:g}, {end:g}) s")
     i0, n_out = int(round(offset)), int(round((end - start) / bin_s))
     n = n_out * factor
     native = np.zeros((n, stream.n_channels), np.float32)

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from bench.data.recording import Recording
+from bench.errors import DataError
 
 
 class TaskKind(str, Enum):
@@ -69,6 +70,52 @@ class TaskData:
 
     def segments(self, split: str) -> list[Segment]:
         return self.splits.get(split, [])
+
+
+def check_task_data(data: TaskData, task: str) -> None:
+    """DataError unless the train and test splits hold segments, every target a segment trains on or
+    scores is finite, and (regression) the scored test targets vary in every output dimension.
+
+    Without it a NaN target ends as a NaN loss, an empty test split as a traceback in the metric,
+    and a constant target as an R^2 of -inf or nan stored as a score. Tasks call it at the end of
+    ``prepare``.
+    """
+    rec = data.recording
+    where = f"Recording {rec.path or rec.recording_id}"
+    for split in ("train", "test"):
+        if not data.segments(split):
+            iv = rec.splits.get(split)
+            held = f"{len(iv)} intervals, {iv.duration:g} s" if iv is not None else "missing"
+            raise DataError(
+                f"{where}: its {split} split ({split}_domain: {held}) gives task '{task}' nothing to "
+                f"{'train on' if split == 'train' else 'score'}; expected a non-empty {split}_domain, inside the "
+                "domain, with intervals longer than the chunk and holding samples of the task's targets."
+            )
+    if data.spec.kind != TaskKind.regression:
+        return
+    for split, segments in data.splits.items():
+        for seg in segments:
+            used = (seg.weights > 0) | seg.eval_mask
+            bad = used & ~np.isfinite(seg.targets).all(axis=1)
+            if bad.any():
+                t = float(seg.query_times[np.flatnonzero(bad)[0]])
+                raise DataError(
+                    f"{where}: task '{task}' targets ({', '.join(data.spec.names) or 'behaviour'}) are not finite at "
+                    f"{int(bad.sum())} samples of the {split} split it trains on or scores (first at {t:g} s); "
+                    "fill the gaps, or mark them as outlier segments (weight 0, not scored)."
+                )
+    scored = [seg.targets[seg.eval_mask] for seg in data.segments("test")]
+    y = np.concatenate(scored) if scored else np.zeros((0, data.spec.dim))
+    if y.shape[0] < 2:
+        raise DataError(f"{where}: the test split holds {y.shape[0]} scored samples for task '{task}'; need at least 2.")
+    flat = np.flatnonzero(np.ptp(y, axis=0) == 0)
+    if flat.size:
+        d = int(flat[0])
+        label = data.spec.names[d] if d < len(data.spec.names) else str(d)
+        raise DataError(
+            f"{where}: task '{task}' target {label} is constant ({float(y[0, d]):g}) over all {y.shape[0]} scored "
+            "test samples; R^2 is undefined on a constant target. Check the behaviour field of the file."
+        )
 
 
 class TaskParams(BaseModel):

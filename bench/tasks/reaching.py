@@ -20,7 +20,7 @@ from bench.data.views import snap_inward
 from bench.errors import DataError
 from bench.metrics.regression import r2_scores
 from bench.registry import tasks
-from bench.tasks.base import OutputSpec, Segment, Task, TaskData, TaskKind, TaskParams
+from bench.tasks.base import OutputSpec, Segment, Task, TaskData, TaskKind, TaskParams, check_task_data
 
 DEFAULT_PHASE_WEIGHTS = {
     "reach_period": 5.0,
@@ -119,8 +119,7 @@ class ReachingVelocity(Task):
                 mask &= ~rec.outliers.contains(q)
                 segments.append(Segment(rec, s, e, q, targets, weights, mask))
             data.splits[split] = segments
-        if not data.splits["train"]:
-            raise DataError(f"Recording {rec.path or rec.recording_id}: the train split holds no behaviour samples.")
+        check_task_data(data, self.registry_name or "reaching_velocity")
         return data
 
     def score(self, segments: list[Segment], predictions: list[np.ndarray]) -> dict:

@@ -45,13 +45,18 @@ def import_arrays(arrays: dict[str, Any], spec: dict | ImportSpec | None = None,
     return build_recording(data, s, names, behaviour_selected=False)
 
 
-def load_spec(spec: ImportSpec) -> Recording:
-    """Read the files of a resolved spec (see ``resolve_spec``) into a ``Recording``."""
+def load_spec(spec: ImportSpec, allow_pickle: bool = False) -> Recording:
+    """Read the files of a resolved spec (see ``resolve_spec``) into a ``Recording``.
+
+    ``allow_pickle`` lets an .npz hold object arrays; it is the caller's decision (a command-line
+    flag), never a spec field, because unpickling a stranger's file can run code.
+    """
     input_files(spec)
     if spec.layout == "single_letters":  # per-character cubes: their own reader and builder
         return read_single_letters(spec.path, spec.recording_id, spec.subject_id, spec.brainset, spec.split_seed)
     fmt = format_of(spec)
-    arrays, names = READERS[fmt](spec)
+    reader = READERS[fmt]
+    arrays, names = reader(spec, allow_pickle=True) if allow_pickle and fmt == "npz" else reader(spec)
     return build_recording(arrays, spec, names, behaviour_selected=fmt == "csv")
 
 
@@ -69,9 +74,11 @@ def import_hints(rec: Recording) -> list[str]:
     return hints
 
 
-def import_file(spec: dict | ImportSpec, out_path: str | Path, base_dir: str | Path | None = None) -> Path:
+def import_file(
+    spec: dict | ImportSpec, out_path: str | Path, base_dir: str | Path | None = None, allow_pickle: bool = False
+) -> Path:
     """Import the recording a spec describes and write it (atomically) to ``out_path``."""
-    return save_recording(load_spec(resolve_spec(spec, base_dir)), out_path)
+    return save_recording(load_spec(resolve_spec(spec, base_dir), allow_pickle=allow_pickle), out_path)
 
 
 def import_from_spec(
@@ -79,14 +86,16 @@ def import_from_spec(
     out_dir: str | Path,
     base_dir: str | Path | None = None,
     on_hint: Callable[[str], None] | None = None,
+    allow_pickle: bool = False,
 ) -> list[Path]:
     """Import a spec (dict, as in a suite or on the command line) into ``out_dir``; returns the files.
 
     The file is ``<out_dir>/<recording_id>.h5`` (recording_id defaults to the data file's stem);
-    ``on_hint`` receives the ``import_hints`` of the recording.
+    ``on_hint`` receives the ``import_hints`` of the recording; ``allow_pickle`` see ``load_spec``.
     """
     resolved = resolve_spec(spec, base_dir)
-    rec = load_spec(resolved)
+    out = Path(out_dir) / f"{recording_name(resolved)}.h5"
+    rec = load_spec(resolved, allow_pickle=allow_pickle)
     for hint in import_hints(rec) if on_hint else ():
         on_hint(hint)
-    return [save_recording(rec, Path(out_dir) / f"{recording_name(resolved)}.h5")]
+    return [save_recording(rec, out)]

@@ -38,10 +38,16 @@ def vector(arrays: dict, key: str, n: int | None, names: ArrayNames, expected: s
 
 
 def numeric(a: np.ndarray, key: str, names: ArrayNames) -> np.ndarray:
+    """Real numbers as float64; complex, text, dates and objects that are not plain numbers are refused
+    (numpy would silently drop an imaginary part)."""
+    kind = np.asarray(a).dtype.kind
+    if kind in "cmMV":
+        raise fail(f"{names(key)} has dtype {np.asarray(a).dtype}; expected real numbers.")
     try:
-        return np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):
+        out = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
         raise fail(f"{names(key)} holds non-numeric values (dtype {np.asarray(a).dtype}); expected numbers.") from None
+    return out
 
 
 def near_whole(f: np.ndarray) -> np.ndarray:
@@ -88,6 +94,8 @@ def check_finite(a: np.ndarray, key: str, names: ArrayNames) -> np.ndarray:
 def labels(raw: np.ndarray, offset: int, key: str, names: ArrayNames) -> np.ndarray:
     """Integer labels minus ``offset``; NaN -> -1 (unknown); non-numeric labels -> sorted class index."""
     a = np.asarray(raw)
+    if a.dtype.kind in "cmMV":
+        raise fail(f"{names(key)} has dtype {a.dtype}; expected class numbers or names.")
     if a.dtype.kind in "biuf":
         f = a.astype(np.float64)
         known = np.isfinite(f)

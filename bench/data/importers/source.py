@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from bench.data.importers.api import import_hints, load_spec
 from bench.data.importers.messages import fail
@@ -23,7 +23,7 @@ from bench.data.importers.resolve import (
     path_resolver,
     read_spec_file,
 )
-from bench.data.importers.spec import ImportSpec, validate_spec
+from bench.data.importers.spec import ImportSpec, safe_file_name, validate_spec
 from bench.data.importers.timeline import recording_name
 from bench.data.storage import save_recording
 from bench.data.sources import DataSource, params_key
@@ -42,6 +42,11 @@ class ImportParams(ImportSpec):
     spec: str | None = Field(
         None, description="a YAML import spec file, relative to the suite file; fields given beside it override it"
     )
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str | None) -> str | None:
+        return safe_file_name(v, "name")
 
     @model_validator(mode="after")
     def _need_path(self) -> "ImportParams":

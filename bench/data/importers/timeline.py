@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.data.budget import check_allocation
 from bench.data.importers.checks import unit_ids
 from bench.data.importers.messages import ArrayNames, fail
-from bench.data.importers.spec import ImportSpec
+from bench.data.importers.spec import ImportSpec, safe_file_name
 from bench.data.intervals import Intervals
 from bench.data.recording import Behaviour, FeatureStream, Recording, Trials, split_trials
 
@@ -104,8 +105,13 @@ def run_splits(per_bin: np.ndarray, bin_s: float, spec: ImportSpec) -> dict[str,
 
 
 def recording_name(spec: ImportSpec) -> str:
-    """The session id and output file stem: ``recording_id``, else the data file's stem."""
-    return spec.recording_id or Path(spec.path or "imported").stem
+    """The session id and output file stem: ``recording_id``, else the data file's stem; always a plain
+    file name, so the output stays inside the folder the user chose."""
+    name = spec.recording_id or Path(spec.path or "imported").stem
+    try:
+        return safe_file_name(name, "recording_id" if spec.recording_id else "the data file's name")
+    except ValueError as exc:
+        raise fail(f"{exc}; set recording_id in the import spec.") from None
 
 
 def task_type(spec: ImportSpec, has_trials: bool, has_behaviour: bool) -> str:
@@ -161,6 +167,9 @@ def build_binned(
     lengths = np.array([s.shape[0] for s in segments], np.int64)
     bin_index = np.concatenate([s0 + np.arange(n) for s0, n in zip(starts_arr, lengths)])
     counts = np.concatenate(segments, axis=0)
+    # about 48 bytes per spike (times, units, indices and the sort's temporaries)
+    check_allocation(counts.sum(dtype=np.float64), 48, f"Turning the counts of {names.where} into spike times",
+                     "(a count far too large for one bin)")
     spike_times, spike_units = counts_to_spikes(counts, bin_index, b, spec.spike_placement, spec.seed)
     if spike_times.size == 0 and n_units:
         raise fail(f"{names('counts' if 'counts' in arrays else 'trial_counts')} holds no spikes at all.")

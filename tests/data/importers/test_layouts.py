@@ -148,10 +148,11 @@ def test_trials_variable_length_padded_and_pickled(tmp_path):
     obj = np.empty(4, dtype=object)
     obj[:] = trials
     np.savez(tmp_path / "v.npz", trial_counts=obj, labels=[1, 2, 1, 2])
-    with pytest.raises(DataError, match="allow_pickle"):
+    with pytest.raises(DataError, match="--allow-pickle"):
         import_file(dict(path=str(tmp_path / "v.npz"), bin_size_s=0.02), tmp_path / "v.h5")
+    # only the caller can allow unpickling, never the spec (tests/reliability/test_data_reproducers.py)
     rec2 = load_recording(
-        import_file(dict(path=str(tmp_path / "v.npz"), bin_size_s=0.02, allow_pickle=True), tmp_path / "v.h5")
+        import_file(dict(path=str(tmp_path / "v.npz"), bin_size_s=0.02), tmp_path / "v.h5", allow_pickle=True)
     )
     for i, t in enumerate(trials):
         np.testing.assert_array_equal(trial_counts_of(rec2, i, 0.02), t.T)

@@ -92,7 +92,7 @@ def test_suite_names_a_spec_file_validated_at_load_and_run(tmp_path):
 
 @pytest.mark.parametrize("spec_text, params, message", [
     ("path: ../data/rec.npz\nbin_size_s: -1\n", "{spec: specs/session.yaml}",
-     r"specs/session\.yaml.*field 'bin_size_s'.*greater than 0"),
+     r"specs/session\.yaml.*field 'bin_size_s'.*greater than or equal to 0?\.000001"),
     ("path: ../data/rec.npz\nbogus: 1\n", "{spec: specs/session.yaml}", r"specs/session\.yaml.*field 'bogus'"),
     ("path: ../data/rec.txt\n", "{spec: specs/session.yaml}", r"rec\.txt.*set format to one of npz, mat, csv"),
     ("- not a mapping\n", "{spec: specs/session.yaml}", r"specs/session\.yaml.*must hold a mapping"),

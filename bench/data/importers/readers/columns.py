@@ -20,8 +20,15 @@ GLOB_CHARS = "*?["
 
 
 def _has_header(path: Path) -> bool:
-    with open(path, newline="") as fh:
-        first = fh.readline()
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            first = fh.readline(1 << 20)
+    except UnicodeDecodeError as exc:
+        raise fail(
+            f"Import input file {path} is not a text CSV file: byte {exc.object[exc.start:exc.start + 1]!r} at "
+            f"position {exc.start} is not UTF-8 text. Expected comma-separated numbers (export the table as "
+            "UTF-8 CSV), or set 'format' if the file is .npz / .mat."
+        ) from None
     for tok in first.strip().split(","):
         tok = tok.strip().strip('"')
         if not tok:

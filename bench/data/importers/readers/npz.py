@@ -11,10 +11,11 @@ from bench.data.importers.messages import ArrayNames, fail
 from bench.data.importers.spec import CANONICAL_KEYS, ImportSpec
 
 
-def read_npz(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
+def read_npz(spec: ImportSpec, allow_pickle: bool = False) -> tuple[dict[str, Any], ArrayNames]:
+    """``allow_pickle`` comes from the person running the import, never from the spec (see ``ImportSpec``)."""
     path = Path(spec.path)
     try:
-        npz = np.load(path, allow_pickle=spec.allow_pickle)
+        npz = np.load(path, allow_pickle=allow_pickle)
     except Exception as exc:
         raise fail(f"Import input file {path} (field 'path') is not a readable .npz file ({exc}).") from None
     if not hasattr(npz, "files"):
@@ -35,8 +36,9 @@ def read_npz(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
             except ValueError:
                 raise fail(
                     f"Array '{name}' in {path} is an object array (e.g. a list of trials of different "
-                    "lengths); loading it needs allow_pickle: true (only for files you trust), or store "
-                    "the trials padded to N x U x T_max with a 'trial_lengths' array."
+                    "lengths); loading it needs `bench import SPEC --out DIR --allow-pickle` (only for files you "
+                    "trust: unpickling can run code), or store the trials padded to N x U x T_max with a "
+                    "'trial_lengths' array."
                 ) from None
             names[key] = f"array '{name}'"
         for stream, fs in spec.features.items():

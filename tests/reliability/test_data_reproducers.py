@@ -1,0 +1,210 @@
+"""Every data / import fault of issue 13 gives the project's own one-paragraph error (or, for a
+recording with almost no spikes, a loud warning) instead of a traceback or a silent score."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.data.importers import import_arrays, import_file, import_from_spec, validate_spec
+from bench.data.importers.source import ImportSource
+from bench.data.intervals import Intervals
+from bench.data.sources import FolderSource
+from bench.data.storage import load_recording, save_recording
+from bench.data.validity import SparseSpikesWarning
+from bench.data.views import binned_counts
+from bench.errors import BenchError, DataError
+from bench.tasks.reaching import ReachingVelocity
+from tests.conftest import make_recording
+from tests.reliability.faults import good_arrays, good_h5, set_dataset
+
+
+def _one_paragraph(exc: BaseException) -> str:
+    text = str(exc)
+    assert "\n" not in text and "Traceback" not in text and len(text) < 2000
+    return text
+
+
+# ----------------------------------------------------------------------------- recordings at load
+
+
+@pytest.mark.parametrize("name, values, message", [
+    ("spikes/timestamps", "inf", r"spikes\.timestamps holds 1 non-finite"),
+    ("spikes/unit_index", "float", r"spikes\.unit_index has dtype float64; expected whole numbers"),
+    ("spikes/unit_index", "range", r"unit_index ranges over \[0, 99\] but units\.id has only 4 entries"),
+    ("spikes/timestamps", "complex", r"spikes\.timestamps has dtype complex128; expected real numbers"),
+    ("spikes/timestamps", "text", r"not in the temporaldata / brainsets layout \(TypeError"),
+    ("spikes/timestamps", "outside", r"none of its \d+ spikes lies inside its domain"),
+    ("trials/end", "reversed", r"trial 0 ends at .* before it starts"),
+    ("test_domain/end", "reversed", r"split 'test' \(test_domain\): interval 0 ends at .* before it starts"),
+    ("test_domain/end", "outside", r"split 'test' \(test_domain\): interval 0 .* lies outside the recording's domain"),
+    ("cursor/timestamps", "nan", r"timestamps cannot contain NaNs"),
+])
+def test_a_faulty_recording_file_is_refused_at_load(tmp_path, name, values, message):
+    path = good_h5(tmp_path / "rec.h5")
+    with __import__("h5py").File(path, "r") as f:
+        good = f[name][()]
+    bad = {
+        "inf": lambda a: np.where(np.arange(a.size) == 3, np.inf, a),
+        "float": lambda a: a.astype(np.float64) + 0.5,
+        "range": lambda a: np.where(np.arange(a.size) == 0, 99, a),
+        "complex": lambda a: a.astype(np.complex128) + 1j,
+        "text": lambda a: np.array([b"x"] * a.size),
+        "outside": lambda a: a + 1e4,
+        "reversed": lambda a: a - 1e3,
+        "nan": lambda a: np.where(np.arange(a.size) == 5, np.nan, a),
+    }[values](good)
+    set_dataset(path, name, bad)
+    with pytest.raises(DataError, match=message) as err:
+        load_recording(path)
+    assert str(path) in _one_paragraph(err.value)
+
+
+def test_a_recording_with_one_spike_is_loudly_flagged(tmp_path):
+    rec = make_recording(n_trials=12, n_units=4)
+    keep = slice(0, 1)
+    rec_one = make_recording(n_trials=12, n_units=4)
+    with pytest.warns(SparseSpikesWarning, match=r"only 1 of its 1 spikes lie inside its domain"):
+        type(rec)(**{**{k: getattr(rec_one, k) for k in rec.__dataclass_fields__ if not k.startswith("_")},
+                     "spike_times": rec.spike_times[keep], "spike_units": rec.spike_units[keep]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an intact recording raises no warning
+        make_recording(n_trials=12, n_units=4)
+
+
+# ----------------------------------------------------------------------------- the task's targets
+
+
+def _task_data(rec):
+    return ReachingVelocity().prepare(rec, 0.02)
+
+
+def test_nan_behaviour_on_the_scored_intervals_is_refused():
+    rec = make_recording(n_trials=12, n_units=4)
+    rec.behaviour.vel[:, 0] = np.nan
+    with pytest.raises(DataError, match=r"Recording tiny_0: task 'reaching_velocity' targets \(vx, vy\) are not finite"):
+        _task_data(rec)
+
+
+def test_constant_behaviour_on_the_scored_intervals_is_refused():
+    rec = make_recording(n_trials=12, n_units=4)
+    rec.behaviour.vel[:, 1] = 3.0
+    with pytest.raises(DataError, match=r"target vy is constant \(3\) over all \d+ scored test samples"):
+        _task_data(rec)
+
+
+def test_an_empty_test_split_is_refused():
+    rec = make_recording(n_trials=12, n_units=4)
+    rec.splits["test"] = Intervals.empty()
+    with pytest.raises(DataError, match=r"its test split \(test_domain: 0 intervals, 0 s\) gives task 'reaching_velocity' nothing to score"):
+        _task_data(rec)
+
+
+def test_a_reversed_test_split_in_memory_is_refused():
+    rec = make_recording(n_trials=12, n_units=4)
+    with pytest.raises(DataError, match=r"split 'test'.*ends at 1 s before it starts at 5 s"):
+        type(rec)(**{**{k: getattr(rec, k) for k in rec.__dataclass_fields__ if not k.startswith("_")},
+                     "splits": {**rec.splits, "test": Intervals(np.array([5.0]), np.array([1.0]))}})
+
+
+def test_a_valid_recording_scores_unchanged(tmp_path):
+    """The checks refuse nothing valid: a saved and reloaded recording prepares the same segments."""
+    rec = make_recording(n_trials=12, n_units=4)
+    again = load_recording(save_recording(rec, tmp_path / "r.h5"))
+    a, b = _task_data(rec), _task_data(again)
+    for split in ("train", "valid", "test"):
+        assert len(a.splits[split]) == len(b.splits[split]) > 0
+        for x, y in zip(a.splits[split], b.splits[split]):
+            np.testing.assert_array_equal(x.targets, y.targets)
+            np.testing.assert_array_equal(x.eval_mask, y.eval_mask)
+
+
+# ----------------------------------------------------------------------------- imports
+
+
+def test_a_huge_count_is_refused_with_the_figure():
+    arrays = good_arrays(np.random.default_rng(0))
+    arrays["counts"][3, 1] = 2**31 - 1
+    with pytest.raises(DataError, match=r"would need 96 GiB .* more than the 16 GiB allowed.*BENCH_MAX_ALLOC_GB"):
+        import_arrays(arrays, bin_size_s=0.02)
+
+
+def test_a_huge_span_is_refused_with_the_figure_before_binning(monkeypatch):
+    t = np.array([0.0, 0.5, 1.0, 1e12])
+    rec = import_arrays({"spike_times": t, "spike_units": np.array([0, 1, 0, 1])})
+    with pytest.raises(DataError, match=r"Binning recording imported \(1e\+12 s of domain, 2 units\) at 20 ms would need [\d.e+]+ GiB"):
+        binned_counts(rec, 0.02)
+    monkeypatch.setenv("BENCH_MAX_ALLOC_GB", "0.000001")
+    small = import_arrays({"spike_times": np.array([0.0, 100.0]), "spike_units": np.array([0, 0])})
+    with pytest.raises(DataError, match=r"more than the 1e-06 GiB allowed"):
+        binned_counts(small, 0.001)
+
+
+@pytest.mark.parametrize("bin_size_s", [1e-300, 0.0, -1.0, float("inf"), float("nan"), 1e9])
+def test_an_absurd_bin_size_is_refused(bin_size_s):
+    with pytest.raises(DataError, match=r"field 'bin_size_s'"):
+        import_arrays(good_arrays(np.random.default_rng(0)), bin_size_s=bin_size_s)
+
+
+def test_random_bytes_in_a_csv_give_a_clean_error(tmp_path):
+    path = tmp_path / "counts.csv"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    with pytest.raises(DataError, match=r"counts\.csv is not a text CSV file: byte .* is not UTF-8") as err:
+        import_file({"path": str(path), "bin_size_s": 0.02}, tmp_path / "out.h5")
+    _one_paragraph(err.value)
+    assert not (tmp_path / "out.h5").exists()
+
+
+@pytest.mark.parametrize("key", ["counts", "behaviour"])
+def test_complex_arrays_are_refused_not_truncated(tmp_path, key):
+    arrays = good_arrays(np.random.default_rng(0))
+    arrays[key] = arrays[key].astype(np.complex128) + 0.5j
+    np.savez(tmp_path / "c.npz", **arrays)
+    with pytest.raises(DataError, match=rf"Array '{key}' in .*c\.npz has dtype complex128; expected real numbers"):
+        import_file({"path": str(tmp_path / "c.npz"), "bin_size_s": 0.02}, tmp_path / "out.h5")
+
+
+@pytest.mark.parametrize("rid", ["../../x", "/tmp/abs_x", "a/b", "..", ".hidden", "c:x", ""])
+def test_a_recording_id_that_is_a_path_is_refused_and_nothing_is_written(tmp_path, rid):
+    arrays = good_arrays(np.random.default_rng(0))
+    np.savez(tmp_path / "in.npz", **arrays)
+    out = tmp_path / "deep" / "out"
+    before = set(Path("/tmp").iterdir())
+    with pytest.raises(DataError, match=r"recording_id .* must be a plain name for a file"):
+        import_from_spec({"path": str(tmp_path / "in.npz"), "bin_size_s": 0.02, "recording_id": rid}, out)
+    assert not out.exists() and set(Path("/tmp").iterdir()) == before
+    with pytest.raises(ValueError, match=r"name .* must be a plain name"):  # the suite's import source names a folder
+        ImportSource.Params(path="in.npz", bin_size_s=0.02, name=rid or ".")
+
+
+@pytest.mark.parametrize("pattern", ["../../../etc/*", "/etc/*", "sub/../../*", "~/*", ""])
+def test_an_hdf5_pattern_cannot_leave_its_folder(tmp_path, pattern):
+    with pytest.raises(ValueError, match=r"must be a relative glob inside the folder 'path'"):
+        FolderSource.Params(path=str(tmp_path), pattern=pattern)
+
+
+def test_an_hdf5_pattern_lists_files_inside_its_folder_only(tmp_path):
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    good_h5(tmp_path / "data" / "sub" / "a.h5")
+    good_h5(tmp_path / "outside.h5")
+    src = FolderSource(FolderSource.Params(path="data", pattern="**/*.h5"), base_dir=tmp_path)
+    assert src.materialize() == [tmp_path / "data" / "sub" / "a.h5"]
+
+
+def test_allow_pickle_cannot_come_from_a_suite_or_spec(tmp_path):
+    from bench.suite.loader import load_suite
+
+    with pytest.raises(DataError, match=r"allow_pickle cannot be set in an import spec or a suite file"):
+        validate_spec({"path": "x.npz", "bin_size_s": 0.02, "allow_pickle": True})
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "name: s\ntask: reaching_velocity\nchunk_ms: 20\nseeds: [0]\n"
+        "datasets:\n  - {name: d, source: import, params: {path: x.npz, bin_size_s: 0.02, allow_pickle: true}}\n"
+        "models:\n  - {name: wiener, params: {bin_ms: 20, n_lags: 2}}\n"
+    )
+    with pytest.raises(BenchError, match=r"allow_pickle cannot be set .*--allow-pickle") as err:
+        load_suite(suite)
+    _one_paragraph(err.value)
