@@ -137,5 +137,5 @@ def format_of(spec: ImportSpec) -> str:
     hint = " (a YAML import spec file is named with 'spec:', not 'path:')" if suffix in ("yaml", "yml") else ""
     raise fail(
         f"Cannot tell the format of {spec.path} from its extension '.{suffix}' (field 'format'): "
-        f"set format to one of npz, mat, csv{hint}."
+        f"set format to one of {', '.join(FORMATS)}{hint}."
     )
