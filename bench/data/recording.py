@@ -45,9 +45,19 @@ class Trials:
     end: np.ndarray
     target_id: np.ndarray  # int, -1 where unknown
     is_valid: np.ndarray  # bool: successful trial
+    # sequence labels (speech phoneme ids), (n_trials, max_len) int padded with -1; None: no labels
+    labels: np.ndarray | None = None
+    sentence: np.ndarray | None = None  # str (n_trials,): the text the labels spell, when known
 
     def __len__(self) -> int:
         return int(self.start.size)
+
+    def label_sequence(self, i: int) -> np.ndarray:
+        """Trial ``i``'s label sequence without its padding (empty when the trials carry no labels)."""
+        if self.labels is None:
+            return np.zeros(0, np.int64)
+        row = np.asarray(self.labels[i])
+        return row[row >= 0].astype(np.int64)
 
     def as_intervals(self, mask: np.ndarray | None = None) -> Intervals:
         m = np.ones(len(self), bool) if mask is None else mask

@@ -7,6 +7,7 @@ The on-disk format is the one ``brainsets prepare`` writes with ``temporaldata.D
 - behaviour: ``cursor`` or ``hand`` (or ``finger``), an irregular time series with
   ``timestamps`` and ``vel`` (and optionally ``pos``); velocity is derived from ``pos`` if absent
 - ``trials``: intervals with optional ``target_id`` / ``target_dir`` and ``is_valid`` / ``result``
+  (and, for sequence tasks, ``labels`` (n, max_len) int padded with -1 and ``sentence`` strings)
 - ``movement_phases``: ``hold_period``, ``reach_period``, ``return_period``, ``random_period``,
   ``invalid`` (intervals); ``cursor_outlier_segments`` (intervals)
 - ``domain``, ``train_domain``, ``valid_domain``, ``test_domain`` (intervals)
@@ -90,6 +91,8 @@ def _to_temporaldata(rec: Recording):
             end=t.end.copy(),
             target_id=t.target_id.astype(np.int64),
             is_valid=t.is_valid.astype(bool),
+            **({} if t.labels is None else {"labels": np.asarray(t.labels, np.int64)}),
+            **({} if t.sentence is None else {"sentence": np.asarray(t.sentence).astype(str)}),
         )
     if rec.phases:
         fields["movement_phases"] = Data(
@@ -291,7 +294,10 @@ def _from_data(data, path: Path) -> Recording:
             res = np.array([_text(r) for r in np.asarray(tr.result)])
             valid = np.isin(res, ["R", "success", "1", "True"])
         start = real_array(tr.start, "trials.start").astype(np.float64)
-        trials = Trials(start, real_array(tr.end, "trials.end").astype(np.float64), target, valid)
+        labels = np.asarray(tr.labels, np.int64).reshape(n, -1) if "labels" in tkeys else None
+        sentence = np.array([_text(x) for x in np.asarray(tr.sentence)]) if "sentence" in tkeys else None
+        trials = Trials(start, real_array(tr.end, "trials.end").astype(np.float64), target, valid,
+                        labels, sentence)
 
     phases: dict[str, Intervals] = {}
     if "movement_phases" in keys:

@@ -79,7 +79,7 @@ class TorchDecoder(Decoder):
         return batch
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return task_loss(self.spec.kind, self.forward(batch), batch["targets"], batch["weights"])
+        return task_loss(self.spec.kind, self.forward(batch), batch["targets"], batch["weights"], self.spec.blank)
 
     def initialise(self, sessions: Sequence[TaskData]) -> None:
         """Set up output spec, target scaling and the untrained network for these sessions."""

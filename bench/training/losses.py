@@ -1,4 +1,5 @@
-"""Losses by task kind, all masked by per-query weights so padding and outliers count for nothing."""
+"""Losses by task kind (MSE, cross-entropy, CTC), all masked by per-query weights so padding and
+outliers count for nothing."""
 
 from __future__ import annotations
 
@@ -21,9 +22,25 @@ def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: t
     return (ce * w).sum() / w.sum().clamp_min(1e-8)
 
 
-def task_loss(kind: TaskKind, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def ctc(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, blank: int = 0) -> torch.Tensor:
+    """CTC of per-query logits (B, Q, C) against label sequences (B, L) zero-padded.
+
+    A sample's frames are its queries with weight > 0 (padding has weight 0, and queries come
+    first); its labels are the entries that are not ``blank`` (labels never contain the blank, so
+    the collate's zero padding is the blank padding). Mean over samples of the loss per label, as
+    in the original speech-BCI training; impossible alignments count zero instead of inf.
+    """
+    frames = (weight > 0).sum(dim=1)
+    lengths = (target != blank).sum(dim=1)
+    log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)
+    return F.ctc_loss(log_probs, target.long(), frames, lengths, blank=blank, reduction="mean", zero_infinity=True)
+
+
+def task_loss(
+    kind: TaskKind, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, blank: int | None = None
+) -> torch.Tensor:
     if kind == TaskKind.regression:
         return weighted_mse(pred, target, weight)
     if kind == TaskKind.classification:
         return weighted_cross_entropy(pred, target, weight)
-    raise NotImplementedError(f"loss for task kind {kind.value} is provided by sequence models (CTC)")
+    return ctc(pred, target, weight, 0 if blank is None else blank)

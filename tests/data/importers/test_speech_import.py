@@ -1,0 +1,119 @@
+"""Speech importers: small files written in the 2023 competition (.mat) and 2024/2025 benchmark
+(HDF5) layouts are read into recordings the speech task scores; bad trials are refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+
+from bench.data.importers.speech import SpeechImportParams, SpeechImportSource
+from bench.data.phonemes import UnknownWordError, text_to_phonemes
+from bench.data.storage import load_recording
+from bench.errors import DataError
+from bench.tasks.speech import SpeechPhonemes
+
+SENTENCES = ["hello world", "the cat sat", "we can go now", "i like tea", "good morning", "all is well"]
+
+
+def trial_arrays(rng, text, n_bins=None):
+    n = n_bins or 12 * len(text) + 40  # ample frames for its phonemes
+    return rng.poisson(1.0, (n, 256)).astype(np.float64), rng.gamma(2.0, 1.0, (n, 256))
+
+
+def cells(items):
+    out = np.empty((len(items), 1), dtype=object)
+    for i, x in enumerate(items):
+        out[i, 0] = x
+    return out
+
+
+def write_mat(path: Path, texts=SENTENCES, short_trial=None, power_width=256, seed=0):
+    rng = np.random.default_rng(seed)
+    tx, pw = [], []
+    for i, t in enumerate(texts):
+        x, p = trial_arrays(rng, t, 3 if i == short_trial else None)
+        tx.append(x), pw.append(p[:, :power_width])
+    scipy.io.savemat(path, {"sentenceText": np.array(texts, dtype=object), "tx1": cells(tx), "tx2": cells(tx),
+                            "spikePow": cells(pw), "blockIdx": np.repeat([1, 1, 1, 1, 2, 2], 1)[: len(texts), None]})
+
+
+def write_hdf5(folder: Path, width=512, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, texts in (("train", SENTENCES[:4]), ("val", SENTENCES[4:]), ("test", SENTENCES[:1])):
+        with h5py.File(folder / f"data_{split}.hdf5", "w") as f:
+            for i, t in enumerate(texts):
+                g = f.create_group(f"trial_{i:04d}")
+                x, p = trial_arrays(rng, t)
+                g["input_features"] = np.concatenate([x, p], axis=1)[:, :width].astype(np.float32)
+                ids = text_to_phonemes(t)
+                g["seq_class_ids"] = np.pad(ids, (0, 500 - len(ids)))
+                g.attrs["seq_len"] = len(ids)
+                g["transcription"] = np.pad(np.frombuffer(t.encode(), np.uint8).astype(np.int32), (0, 500 - len(t)))
+
+
+def source(tmp_path, recipe, folder):
+    return SpeechImportSource(SpeechImportParams(recipe=recipe, path=str(folder)), cache_dir=tmp_path / "cache")
+
+
+def test_competition_mat_is_imported_and_scored(tmp_path):
+    folder = tmp_path / "competition"
+    folder.mkdir()
+    write_mat(folder / "t12.2022.06.01.mat")
+    paths = source(tmp_path, "willett2023_competition", folder).materialize(progress=False)
+    rec = load_recording(paths[0])
+    assert rec.trials.sentence[0] == "hello world"
+    np.testing.assert_array_equal(rec.trials.label_sequence(0), text_to_phonemes("hello world"))
+    assert rec.features["threshold_crossings"].n_channels == 256 and "spike_band_power" in rec.features
+    data = SpeechPhonemes().prepare(rec, 0.02)
+    assert len(data.segments("test")) == 2  # the last block
+    segs = data.segments("test")
+    first = segs[0]
+    np.testing.assert_allclose(rec.features["threshold_crossings"].values[
+        int(round(first.start / 0.02)) : int(round(first.end / 0.02))].sum(),
+        scipy.io.loadmat(folder / "t12.2022.06.01.mat")["tx1"][4, 0].sum())
+
+
+def test_benchmark_hdf5_is_imported(tmp_path):
+    write_hdf5(tmp_path / "bench" / "t15.2023.08.11")
+    paths = source(tmp_path, "card2024_benchmark", tmp_path / "bench").materialize(progress=False)
+    assert [p.stem for p in paths] == ["t15.2023.08.11"]
+    rec = load_recording(paths[0])
+    assert list(rec.trials.sentence) == SENTENCES[:4] + SENTENCES[4:]  # data_test (unlabelled) left out
+    data = SpeechPhonemes().prepare(rec, 0.02)
+    assert len(data.segments("test")) == 2 and len(data.segments("train")) == 4
+
+
+def test_unknown_word_names_file_and_trial(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    write_mat(folder / "day.mat", texts=SENTENCES[:2] + ["hello blorptastic"] + SENTENCES[3:])
+    src = source(tmp_path, "willett2023_competition", folder)
+    with pytest.raises(UnknownWordError, match=r"day\.mat, trial 2: the word 'blorptastic'"):
+        src.materialize(progress=False)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.h5"))
+
+
+def test_trial_too_short_names_file_and_trial(tmp_path):
+    folder = tmp_path / "short"
+    folder.mkdir()
+    write_mat(folder / "day.mat", short_trial=1)
+    with pytest.raises(DataError, match=r"day\.mat, trial 1: the trial has 3 bins .* need at least"):
+        source(tmp_path, "willett2023_competition", folder).materialize(progress=False)
+    assert not any((tmp_path / "cache").rglob("*.h5")) if (tmp_path / "cache").exists() else True
+
+
+def test_mismatched_feature_widths(tmp_path):
+    folder = tmp_path / "width"
+    folder.mkdir()
+    write_mat(folder / "day.mat", power_width=128)
+    with pytest.raises(DataError, match=r"day\.mat, trial 0: spike-band power have shape \(\d+, 128\)"):
+        source(tmp_path, "willett2023_competition", folder).materialize(progress=False)
+    write_hdf5(tmp_path / "h5" / "s1", width=500)
+    with pytest.raises(DataError, match=r"data_train\.hdf5, trial trial_0000: input_features have shape \(\d+, 500\)"):
+        source(tmp_path, "card2024_benchmark", tmp_path / "h5").materialize(progress=False)
+    assert not any((tmp_path / "cache").rglob("*.h5")) if (tmp_path / "cache").exists() else True
