@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.results.identity import differences
 from bench.results.records import Record, load_records
-from bench.results.tables import summary_frame
+from bench.results.tables import FAILED_CELL, summary_frame
 
 
 def leaderboard_dir(suite) -> Path | None:
@@ -32,7 +32,7 @@ def comparison_frame(mine: list[Record], theirs: list[Record], model_order=None,
     if a.empty:
         return a
     cols = ["model", "dataset", "mean", "cpu_median_ms"]
-    merged = a[["model", "dataset", "metric", "mean", "cpu_median_ms"]].astype({"model": str, "dataset": str}).merge(
+    merged = a[["model", "dataset", "metric", "mean", "cpu_median_ms", "n_failed"]].astype({"model": str, "dataset": str}).merge(
         b[cols].astype({"model": str, "dataset": str}) if not b.empty else pd.DataFrame(columns=cols),
         on=["model", "dataset"], how="left", suffixes=("", "_leaderboard"))
     return pd.DataFrame({
@@ -41,7 +41,17 @@ def comparison_frame(mine: list[Record], theirs: list[Record], model_order=None,
         "difference": merged["mean"] - merged["mean_leaderboard"],
         "CPU ms yours": merged["cpu_median_ms"], "CPU ms leaderboard": merged["cpu_median_ms_leaderboard"],
         "CPU ratio": merged["cpu_median_ms"] / merged["cpu_median_ms_leaderboard"],
+        "failed": merged["n_failed"] > 0,
     })
+
+
+def _shown(df: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as printed: 3 decimals, '-' where there is no value, failed runs named, never scored."""
+    shown = df.drop(columns="failed").astype(object).where(df.drop(columns="failed").notna(), None)
+    for col in ("yours", "leaderboard", "difference"):
+        shown[col] = [None if v is None else f"{v:.3f}" for v in shown[col]]
+    shown.loc[df["failed"].to_numpy(bool), ["yours", "difference"]] = FAILED_CELL
+    return shown
 
 
 def configuration_differences(mine: list[Record], theirs: list[Record]) -> list[str]:
@@ -70,7 +80,7 @@ def compare_with_leaderboard(suite, out: Path, mine: list[Record], log: Callable
         log(f"no leaderboard records in {board}: no comparison")
         return None
     df = comparison_frame(mine, theirs, [m.display for m in suite.spec.models], [d.name for d in suite.spec.datasets])
-    table = df.astype(object).where(df.notna(), None).to_markdown(index=False, floatfmt=".3f", missingval="-")
+    table = _shown(df).to_markdown(index=False, floatfmt=".3f", missingval="-")
     notes = configuration_differences(mine, theirs)
     text = (f"# {suite.spec.name}: this run ({out}) beside the leaderboard ({board})\n\n"
             "Metric: mean over sessions (each averaged over seeds); untrained runs have no metric ('-'). "

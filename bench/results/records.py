@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -76,6 +76,11 @@ class Record(_Schema):
     higher_is_better: bool
     trained: bool = True
     untrained_reason: str | None = None
+    status: Literal["ok", "failed"] = Field(
+        "ok", description="failed: the training diverged (non-finite or exploding loss); the record has no "
+        "summary or sessions, tables show 'failed (diverged)', and reruns keep it (delete it to retry)",
+    )
+    failure_reason: str | None = None
     summary: Summary | None
     sessions: list[SessionResult]
     n_parameters: int

@@ -35,7 +35,11 @@ def summary_frame(records: list[Record], model_order=None, dataset_order=None) -
         for s in r.sessions:
             per_session[key][s.recording_id].append(s.metrics[r.metric])
         m = meta.setdefault(key, {"metric": r.metric, "params": [], "cpu": [], "cpu_p99": [], "cuda": [], "seeds": 0,
-                                  "stream": [], "train_s": []})
+                                  "stream": [], "train_s": [], "failed": 0})
+        if r.status == "failed":  # no metric, parameters or latency: counted, never averaged
+            m["failed"] += 1
+            m["seeds"] += 1
+            continue
         m["params"].append(r.n_parameters)
         m["seeds"] += 1
         m["train_s"].append(r.train_seconds)
@@ -50,11 +54,12 @@ def summary_frame(records: list[Record], model_order=None, dataset_order=None) -
     rows = []
     for (label, dataset), m in meta.items():
         sessions = per_session.get((label, dataset), {})
-        agg = aggregate_sessions([float(np.mean(v)) for v in sessions.values()]) if sessions else \
-            {"mean": np.nan, "sd": np.nan, "n": 0}
+        agg = aggregate_sessions([float(np.mean(v)) for v in sessions.values()]) if sessions and not m["failed"] \
+            else {"mean": np.nan, "sd": np.nan, "n": 0}
         rows.append({
             "model": label, "dataset": dataset, "metric": m["metric"], "mean": agg["mean"], "sd": agg["sd"],
-            "n_sessions": agg["n"], "n_seeds": m["seeds"], "n_parameters": int(np.median(m["params"])),
+            "n_sessions": agg["n"], "n_seeds": m["seeds"], "n_failed": m["failed"],
+            "n_parameters": int(np.median(m["params"])) if m["params"] else 0,
             "cpu_median_ms": float(np.median(m["cpu"])) if m["cpu"] else np.nan,
             "cpu_p99_ms": float(np.median(m["cpu_p99"])) if m["cpu_p99"] else np.nan,
             "cuda_median_ms": float(np.median(m["cuda"])) if m["cuda"] else np.nan,
@@ -72,6 +77,15 @@ def summary_frame(records: list[Record], model_order=None, dataset_order=None) -
 
 
 UNTRAINED_CELL = "needs GPU"
+FAILED_CELL = "failed (diverged)"
+
+
+def _cell(row) -> str:
+    """A table cell: the score, or why there is none (a diverged seed fails the whole cell)."""
+    if row["n_failed"]:
+        return FAILED_CELL if row["n_failed"] == row["n_seeds"] else \
+            f"{FAILED_CELL}: {row['n_failed']} of {row['n_seeds']} seeds"
+    return f"{row['mean']:.3f} ± {row['sd']:.3f}" if row["n_sessions"] else UNTRAINED_CELL
 
 
 def _fmt_params(n: float) -> str:
@@ -88,7 +102,7 @@ def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
     wide = {}
     for (model, dataset), row in df.set_index(["model", "dataset"]).iterrows():
         col = f"{dataset} ({metric_of[dataset]})"
-        wide.setdefault(model, {})[col] = f"{row['mean']:.3f} ± {row['sd']:.3f}" if row["n_sessions"] else UNTRAINED_CELL
+        wide.setdefault(model, {})[col] = _cell(row)
     table = pd.DataFrame.from_dict(wide, orient="index")
     table = table[[f"{d} ({metric_of[d]})" for d in df["dataset"].cat.categories if d in metric_of.index]]
     per_model = df.groupby("model", observed=True)
@@ -123,7 +137,10 @@ def build_report(suite_dir: Path, records: list[Record], suite=None) -> list[Pat
         f"params exclude per-unit/per-session embedding tables (median over datasets).\n\n"
         + (f"'{UNTRAINED_CELL}': the suite marks the model needs_gpu and these records were made without a CUDA "
            "device, so the model was not trained; its parameters and latency are those of the untrained model, "
-           "which do not depend on the weights.\n\n" if (df["n_sessions"] == 0).any() else "")
+           "which do not depend on the weights.\n\n" if ((df["n_sessions"] == 0) & (df["n_failed"] == 0)).any() else "")
+        + (f"'{FAILED_CELL}': the training diverged (non-finite or exploding loss) and the run was stopped; "
+           "no score is shown for the model and dataset (see the records' failure_reason).\n\n"
+           if (df["n_failed"] > 0).any() else "")
         + f"Machine: {prov.get('cpu')} ({prov.get('cpu_count')} cores), torch {prov['packages'].get('torch')}, "
         f"commit {str(prov['git'].get('commit'))[:10]}.\n\n"
     )

@@ -15,11 +15,13 @@ from bench.data.storage import load_recording
 from bench.errors import BenchError, DataError
 from bench.latency import cuda_available, measure_step_latency
 from bench.models.base import Decoder, chunk_segment
+from bench.results.provenance import finish_provenance, provenance
 from bench.results.records import Record
 from bench.suite.loader import LoadedSuite
 from bench.suite.plan import PlannedRun
 from bench.suite.schema import DatasetSpec
 from bench.tasks.base import TaskData
+from bench.training.loop import TrainingDiverged
 
 
 def resolve_device(device: str) -> str:
@@ -107,6 +109,25 @@ def execute_runs(runs: list[PlannedRun], suite: LoadedSuite, cache: DatasetCache
 
     protocol = get_protocol(suite.spec.protocol.name)
     ctx = RunContext(suite, cache, device, progress, suite.protocol_params())
-    yield from protocol.execute(runs, ctx)
+    for group in [list(runs)] if protocol.together else [[r] for r in runs]:
+        done: set[str] = set()
+        try:
+            for record in protocol.execute(group, ctx):
+                done.add(record.file_name)
+                yield record
+        except TrainingDiverged as exc:  # the runs of the group not yet recorded are recorded failed
+            for run in group:
+                if run.name not in done:
+                    yield failed_record(run, suite, device, str(exc))
+
+
+def failed_record(run: PlannedRun, suite: LoadedSuite, device: str, reason: str) -> Record:
+    """The record of a run whose training diverged: its identity and the reason, no metric, so that
+    tables show it failed and a rerun does not silently retrain it into a score."""
+    return make_record(
+        run, suite, status="failed", failure_reason=reason, summary=None, sessions=[], n_parameters=0, latency={},
+        streaming_max_abs_diff=None, train_seconds=0.0, eval_seconds=0.0,
+        provenance=finish_provenance(provenance(device)),
+    )
 
 

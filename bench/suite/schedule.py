@@ -47,6 +47,9 @@ def _run_in_worker(suite_path: str, overrides: dict | None, run_name: str, out: 
 
 def describe(record: Record) -> str:
     s, lat = record.summary, record.latency.get("cpu", {})
+    if record.status == "failed":
+        return (f"  {record.label:>14s} {record.dataset:>12s} seed {record.seed}: FAILED (diverged), not scored: "
+                f"{record.failure_reason} (recorded failed; delete {record.file_name} to retry)")
     metric = ("untrained (needs GPU)" if not record.trained else "no test metric (protocol " + record.protocol + ")"
               if s is None else f"{record.metric} {s.mean:.3f} +- {s.sd:.3f} (n={s.n})")
     return (

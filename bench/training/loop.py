@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bench.errors import BenchError
 from bench.training.config import TrainConfig
 
 
@@ -35,6 +36,26 @@ class TrainReport:
         return {k: v for k, v in self.__dict__.items() if k != "history"} | {
             "final_train_loss": self.history[-1]["train_loss"] if self.history else None
         }
+
+
+# A loss this many times its first batch's value (or above it, when the first is under 1) means
+# the weights have blown up: no decoder recovers from that, and scoring it would store garbage.
+EXPLOSION_FACTOR = 1e4
+
+
+class TrainingDiverged(BenchError):
+    """The training or validation loss became non-finite or exploded: the run stops and is recorded
+    failed (``bench.suite.execute``), never scored with the weights it had."""
+
+
+def check_loss(value: float, first: float, which: str, epoch: int, cfg: TrainConfig, desc: str) -> None:
+    """Raise TrainingDiverged when ``value`` is not finite or ``EXPLOSION_FACTOR`` times ``first``."""
+    limit = EXPLOSION_FACTOR * max(first, 1.0)
+    if math.isfinite(value) and value <= limit:
+        return
+    what = f"became {value}" if not math.isfinite(value) else f"exploded to {value:.3g} (first batch {first:.3g})"
+    raise TrainingDiverged(f"training of {desc} diverged: the {which} loss {what} in epoch {epoch + 1} at lr "
+                           f"{cfg.lr:g}; lower the learning rate (train.lr) or check the data for extreme values.")
 
 
 def seed_everything(seed: int) -> None:
@@ -80,6 +101,7 @@ def train_loop(
     parameters: Sequence[torch.nn.Parameter] | None = None,
 ) -> TrainReport:
     """Train ``module`` in place; on return it holds the weights of the best validation epoch.
+    A non-finite or exploding loss raises TrainingDiverged (the weights are then of no use).
 
     ``examples`` is a sequence, or a function of the epoch that returns that epoch's examples
     (e.g. training windows drawn afresh every epoch).
@@ -92,6 +114,7 @@ def train_loop(
     report = TrainReport()
     best_state = copy.deepcopy(module.state_dict())
     since_best = 0
+    first_loss: float | None = None  # the reference of the divergence check
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for epoch in bar:
@@ -106,15 +129,19 @@ def train_loop(
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             batch = to_device(collate([epoch_examples[i] for i in idx]), device)
             loss = loss_fn(batch)
+            batch_loss = float(loss.detach())
+            first_loss = batch_loss if first_loss is None else first_loss
+            check_loss(batch_loss, first_loss, "training", epoch, cfg, desc)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
-            total += float(loss.detach())
+            total += batch_loss
         module.eval()
         with torch.no_grad():
             v = float(valid_loss())
+        check_loss(v, first_loss, "validation", epoch, cfg, desc)
         report.history.append({"epoch": epoch, "train_loss": total / n_batches, "valid_loss": v})
         report.epochs_run = epoch + 1
         if v < report.best_valid_loss - 1e-6:
