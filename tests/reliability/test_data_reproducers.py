@@ -143,6 +143,13 @@ def test_a_huge_span_is_refused_with_the_figure_before_binning(monkeypatch):
         binned_counts(small, 0.001)
 
 
+def test_a_huge_span_in_an_import_is_refused_before_writing(tmp_path):
+    np.savez(tmp_path / "s.npz", spike_times=np.array([0.0, 1.0, 2.0, 1e12]), spike_units=np.array([0, 1, 0, 1]))
+    with pytest.raises(DataError, match=r"Writing recording s \(1e\+12 s of domain\) .* would need 1.49e\+04 GiB"):
+        import_from_spec({"path": str(tmp_path / "s.npz")}, tmp_path / "out")
+    assert not any((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+
+
 @pytest.mark.parametrize("bin_size_s", [1e-300, 0.0, -1.0, float("inf"), float("nan"), 1e9])
 def test_an_absurd_bin_size_is_refused(bin_size_s):
     with pytest.raises(DataError, match=r"field 'bin_size_s'"):
@@ -206,5 +213,20 @@ def test_allow_pickle_cannot_come_from_a_suite_or_spec(tmp_path):
         "models:\n  - {name: wiener, params: {bin_ms: 20, n_lags: 2}}\n"
     )
     with pytest.raises(BenchError, match=r"allow_pickle cannot be set .*--allow-pickle") as err:
+        load_suite(suite)
+    _one_paragraph(err.value)
+
+
+def test_an_hdf5_pattern_escaping_its_folder_is_a_clean_suite_error(tmp_path):
+    from bench.suite.loader import load_suite
+
+    (tmp_path / "data").mkdir()
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "name: s\ntask: reaching_velocity\nchunk_ms: 20\nseeds: [0]\n"
+        "datasets:\n  - {name: d, source: hdf5, params: {path: data, pattern: '../../../etc/*'}}\n"
+        "models:\n  - {name: wiener, params: {bin_ms: 20, n_lags: 2}}\n"
+    )
+    with pytest.raises(BenchError, match=r"pattern '\.\./\.\./\.\./etc/\*' must be a relative glob inside the folder") as err:
         load_suite(suite)
     _one_paragraph(err.value)

@@ -11,6 +11,22 @@ from bench.data.importers.messages import ArrayNames, fail
 from bench.data.importers.spec import CANONICAL_KEYS, ImportSpec
 
 
+def _array(npz, name: str, path: Path) -> np.ndarray:
+    """One array of the archive; ValueError for an object array without allow_pickle, DataError if damaged."""
+    try:
+        return npz[name]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise
+        damage: Exception = exc
+    except Exception as exc:  # zipfile.BadZipFile, zlib.error, EOFError, pickle errors: a damaged archive
+        damage = exc
+    raise fail(
+        f"Array '{name}' in {path} could not be read ({type(damage).__name__}: {str(damage)[:200]}); the .npz file "
+        "is damaged or truncated: write it again (np.savez)."
+    )
+
+
 def read_npz(spec: ImportSpec, allow_pickle: bool = False) -> tuple[dict[str, Any], ArrayNames]:
     """``allow_pickle`` comes from the person running the import, never from the spec (see ``ImportSpec``)."""
     path = Path(spec.path)
@@ -32,7 +48,7 @@ def read_npz(spec: ImportSpec, allow_pickle: bool = False) -> tuple[dict[str, An
                     )
                 continue
             try:
-                arrays[key] = npz[name]
+                arrays[key] = _array(npz, name, path)
             except ValueError:
                 raise fail(
                     f"Array '{name}' in {path} is an object array (e.g. a list of trials of different "
@@ -50,6 +66,9 @@ def read_npz(spec: ImportSpec, allow_pickle: bool = False) -> tuple[dict[str, An
                         f"Import input file {path} has no array '{name}' (features.{stream}.{field}); it holds: "
                         f"{', '.join(npz.files) or 'nothing'}."
                     )
-                arrays.setdefault(store, {})[stream] = npz[name]
+                try:
+                    arrays.setdefault(store, {})[stream] = _array(npz, name, path)
+                except ValueError:
+                    raise fail(f"Array '{name}' in {path} is an object array; feature streams are plain numeric arrays.") from None
             names[f"features.{stream}"] = f"array '{fs.key or stream}'"
     return arrays, ArrayNames(str(path), names)

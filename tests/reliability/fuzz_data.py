@@ -1,0 +1,344 @@
+"""Fuzzing of recordings and imports: mutate a valid input once, and the outcome must be a valid
+recording (that a task can prepare) or the project's own error, within a time bound.
+
+Used by the property test ``test_data_fuzz.py`` (hypothesis draws the case's parameters) and run
+as a script for a longer campaign (random parameters from a seed)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m tests.reliability.fuzz_data --n 1000 [--seed 0] [--show 5]
+
+which prints how many cases gave a valid recording, a clean error, a traceback (any exception that
+is not a BenchError) or a hang (over ``--timeout`` s, default 10), and exits 1 unless there are no
+tracebacks and no hangs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from bench.data.importers import import_from_spec
+from bench.data.storage import load_recording, save_recording
+from bench.data.views import binned_counts
+from bench.errors import BenchError
+from bench.tasks.reaching import ReachingVelocity
+
+ARRAY_OPS = (
+    "nan", "inf", "-inf", "neg", "huge", "tiny", "float", "int", "complex", "text", "object", "empty",
+    "truncate", "reverse", "shuffle", "2d", "scalar", "delete", "bool", "const", "transpose",
+)
+FILE_OPS = ("flip_bytes", "truncate_file", "random_file", "empty_file")
+H5_OPS = ARRAY_OPS + ("delete_group",) + FILE_OPS
+LAYOUTS = ("continuous_npz", "trials_npz", "spikes_npz", "continuous_csv", "spikes_csv")
+SPEC_VALUES = (
+    None, -1, 0, 1e-300, 1e300, float("nan"), float("inf"), 10**30, "x", "../../x", "/abs/x", [], {}, True,
+    "0:5", "*", 3, 0.02, -0.5, "train", [0, 1], {"counts": "nope"},
+)
+SPEC_FIELDS = (
+    "bin_size_s", "layout", "format", "fields", "transpose_counts", "behaviour_kind", "label_offset", "seed",
+    "split_seed", "trial_gap_s", "trial_align_s", "recording_id", "valid_fraction_of_train", "counts_columns",
+    "behaviour_columns", "label_column", "spike_time_column", "spike_unit_column", "header", "task_type",
+    "allow_pickle", "features", "spike_placement", "subject_id", "bogus_field",
+)
+
+
+@dataclass
+class Outcome:
+    kind: str  # "ok", "error" (a BenchError), "traceback", "hang"
+    detail: str = ""
+    seconds: float = 0.0
+
+
+class _Hang(BaseException):
+    """Raised by the alarm: a BaseException so that no ``except Exception`` in the code swallows it."""
+
+
+def _on_alarm(signum, frame):  # noqa: ARG001
+    raise _Hang()
+
+
+def mutate_array(a: np.ndarray, op: str, rng: np.random.Generator):
+    """``a`` changed by ``op``; ``None`` means delete it."""
+    a = np.asarray(a)
+    i = int(rng.integers(a.size)) if a.size else 0
+    flat = a.reshape(-1)
+    if op == "delete":
+        return None
+    if op in ("nan", "inf", "-inf"):
+        if a.dtype.kind not in "biuf":
+            return a
+        out = flat.astype(np.float64)
+        if out.size:
+            out[i] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[op]
+        return out.reshape(a.shape)
+    if op == "neg":
+        return -a.astype(np.float64) if a.dtype.kind in "biuf" else a
+    if op == "huge":
+        return a.astype(np.float64) * 1e12 if a.dtype.kind in "biuf" else a
+    if op == "tiny":
+        return a.astype(np.float64) * 1e-300 if a.dtype.kind in "biuf" else a
+    if op == "float":
+        return a.astype(np.float64) + 0.5 if a.dtype.kind in "biuf" else a
+    if op == "int":
+        return a.astype(np.int64) if a.dtype.kind in "biuf" else a
+    if op == "complex":
+        return a.astype(np.complex128) + 1j if a.dtype.kind in "biufc" else a
+    if op == "text":
+        return np.array([b"x%d" % k for k in range(a.size)]).reshape(a.shape)
+    if op == "object":
+        out = np.empty(a.size, dtype=object)
+        out[:] = [complex(1, 1)] * a.size
+        return out.reshape(a.shape)
+    if op == "empty":
+        return a[:0]
+    if op == "truncate":
+        return a[: max(a.shape[0] // 2, 1)] if a.ndim else a
+    if op == "reverse":
+        return a[::-1].copy() if a.ndim else a
+    if op == "shuffle":
+        return rng.permutation(a) if a.ndim else a
+    if op == "2d":
+        return a.reshape(a.shape + (1,))
+    if op == "scalar":
+        return flat[i] if a.size else np.float64(1.0)
+    if op == "bool":
+        return a.astype(bool)
+    if op == "const":
+        return np.full_like(a, flat[i]) if a.size else a
+    if op == "transpose":
+        return a.T.copy()
+    raise ValueError(op)
+
+
+def mutate_file(path: Path, op: str, rng: np.random.Generator) -> None:
+    data = path.read_bytes()
+    if op == "flip_bytes" and data:
+        b = bytearray(data)
+        for _ in range(int(rng.integers(1, 20))):
+            b[int(rng.integers(len(b)))] = int(rng.integers(256))
+        path.write_bytes(bytes(b))
+    elif op == "truncate_file":
+        path.write_bytes(data[: int(rng.integers(len(data) + 1))])
+    elif op == "random_file":
+        path.write_bytes(rng.integers(0, 256, int(rng.integers(1, 5000)), dtype=np.uint8).tobytes())
+    elif op == "empty_file":
+        path.write_bytes(b"")
+
+
+# ----------------------------------------------------------------------------- recordings (HDF5)
+
+
+@cache
+def _good_h5_bytes() -> bytes:
+    from tests.conftest import make_recording
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_recording(make_recording(n_trials=12, n_units=4, seed=3), Path(tmp) / "rec.h5")
+        return path.read_bytes()
+
+
+@cache
+def h5_members() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(datasets, groups) of the good recording file."""
+    datasets, groups = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.h5"
+        path.write_bytes(_good_h5_bytes())
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda n, o: (datasets if isinstance(o, h5py.Dataset) else groups).append(n))
+    return tuple(datasets), tuple(groups)
+
+
+def use_recording(path: Path) -> None:
+    """What a run does with a recording: load, bin, prepare the task, score zero predictions."""
+    rec = load_recording(path)
+    binned_counts(rec, 0.02)
+    task = ReachingVelocity()
+    data = task.prepare(rec, 0.02)
+    segs = data.segments("test")
+    task.score(segs, [np.zeros_like(s.targets) for s in segs])
+
+
+def h5_case(workdir: Path, member: int, op: str, seed: int) -> None:
+    """Mutate dataset / group number ``member`` (or the whole file) of a good recording by ``op``, then use it."""
+    rng = np.random.default_rng(seed)
+    path = workdir / "rec.h5"
+    path.write_bytes(_good_h5_bytes())
+    datasets, groups = h5_members()
+    if op in FILE_OPS:
+        mutate_file(path, op, rng)
+    elif op == "delete_group":
+        with h5py.File(path, "r+") as f:
+            del f[groups[member % len(groups)]]
+    else:
+        name = datasets[member % len(datasets)]
+        with h5py.File(path, "r+") as f:
+            new = mutate_array(f[name][()], op, rng)
+            del f[name]
+            if new is not None:
+                if new.dtype == object:
+                    new = new.astype(str).astype(bytes)
+                f[name] = new
+    use_recording(path)
+
+
+# ----------------------------------------------------------------------------- imports
+
+
+def _good_arrays(layout: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    n_trials, n_units, t_trial = 10, 3, 12
+    if layout.startswith("continuous"):
+        T = n_trials * t_trial
+        return {"counts": rng.poisson(1.0, (T, n_units)), "behaviour": rng.normal(size=(T, 2)),
+                "trial_id": np.repeat(np.arange(n_trials), t_trial), "label": np.repeat(rng.integers(0, 4, n_trials), t_trial)}
+    if layout == "trials_npz":
+        return {"trial_counts": rng.poisson(1.0, (n_trials, n_units, t_trial)), "labels": rng.integers(0, 4, n_trials),
+                "trial_behaviour": rng.normal(size=(n_trials, 2, t_trial))}
+    times = np.sort(rng.uniform(0, 20, 600))
+    bt = np.arange(0, 20, 0.01)
+    starts = np.arange(10) * 2.0
+    return {"spike_times": times, "spike_units": rng.integers(0, n_units, times.size), "behaviour_timestamps": bt,
+            "behaviour": rng.normal(size=(bt.size, 2)), "trial_start": starts, "trial_end": starts + 1.5,
+            "labels": rng.integers(0, 4, 10)}
+
+
+def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """A CSV with a header from named columns (each 1-D, or 2-D split into numbered columns)."""
+    cols, names = [], []
+    for name, a in columns.items():
+        a = np.asarray(a)
+        a2 = a.reshape(1, 1) if a.ndim == 0 else a.reshape(a.shape[0], -1) if a.size else np.zeros((a.shape[0], 1))
+        for j in range(a2.shape[1]):
+            cols.append(a2[:, j])
+            names.append(f"{name}{j}" if a2.shape[1] > 1 else name)
+    n = max((c.shape[0] for c in cols), default=0)
+    lines = [",".join(names)]
+    for r in range(n):
+        lines.append(",".join(str(c[r]) if r < c.shape[0] else "" for c in cols))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def import_case(workdir: Path, layout: str, key: int, op: str, field: int, value: int, seed: int) -> None:
+    """Write a good import of ``layout``, mutate array number ``key`` by ``op`` (or the file) and spec field
+    number ``field`` to value number ``value`` (-1: no spec change), import it, check where it wrote, use it."""
+    rng = np.random.default_rng(seed)
+    arrays = _good_arrays(layout, rng)
+    names = sorted(arrays)
+    target = names[key % len(names)]
+    if op not in FILE_OPS:
+        new = mutate_array(arrays[target], op, rng)
+        if new is None:
+            del arrays[target]
+        else:
+            arrays[target] = new
+    spec: dict = {"bin_size_s": 0.02} if not layout.startswith("spikes") else {}
+    if layout.endswith("npz"):
+        path = workdir / "in.npz"
+        np.savez(path, **arrays)
+    elif layout == "continuous_csv":
+        path = workdir / "counts.csv"
+        _write_csv(path, {"c": arrays["counts"]} if "counts" in arrays else {"c": np.zeros((0,))})
+        _write_csv(workdir / "targets.csv", {k: v for k, v in arrays.items() if k != "counts"})
+        spec.update(targets_path="targets.csv", behaviour_columns="behaviour*", trial_column="trial_id", label_column="label")
+    else:
+        path = workdir / "spikes.csv"
+        _write_csv(path, {k: arrays[k] for k in ("spike_times", "spike_units") if k in arrays})
+        _write_csv(workdir / "trials.csv", {k: arrays[k] for k in ("trial_start", "trial_end", "labels") if k in arrays})
+        spec.update(trials_path="trials.csv", trial_start_column="trial_start", trial_end_column="trial_end", label_column="labels")
+    if op in FILE_OPS:
+        mutate_file(path, op, rng)
+    spec["path"] = path.name
+    if value >= 0:
+        spec[SPEC_FIELDS[field % len(SPEC_FIELDS)]] = SPEC_VALUES[value % len(SPEC_VALUES)]
+    out_dir = workdir / "out"
+    before = {p for p in workdir.parent.rglob("*")} if workdir.parent != Path("/") else set()
+    try:
+        written = import_from_spec(spec, out_dir, base_dir=workdir)
+    finally:
+        after = {p for p in workdir.parent.rglob("*")}
+        strays = [p for p in after - before if not p.is_relative_to(workdir)]
+        if strays:
+            raise AssertionError(f"the import wrote outside its folders: {strays[:3]}")
+    for p in written:
+        if not p.resolve().is_relative_to(out_dir.resolve()):
+            raise AssertionError(f"the import wrote {p}, outside {out_dir}")
+        use_recording(p)
+
+
+# ----------------------------------------------------------------------------- running cases
+
+
+def run_case(fn, *args, timeout: float = 10.0) -> Outcome:
+    """Run one case in a fresh folder; a BenchError is a clean outcome, anything else a traceback."""
+    workdir = Path(tempfile.mkdtemp(prefix="fuzzdata-")) / "case"
+    workdir.mkdir()
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SparseSpikesWarning and numpy's are outcomes, not faults
+            fn(workdir, *args)
+        return Outcome("ok", seconds=time.perf_counter() - t0)
+    except _Hang:
+        return Outcome("hang", f"{fn.__name__}{args}", time.perf_counter() - t0)
+    except BenchError as exc:
+        return Outcome("error", str(exc), time.perf_counter() - t0)
+    except Exception:  # noqa: BLE001 - the point: any other exception is a finding
+        return Outcome("traceback", f"{fn.__name__}{args}\n{traceback.format_exc()}", time.perf_counter() - t0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        shutil.rmtree(workdir.parent, ignore_errors=True)
+
+
+def random_case(rng: np.random.Generator):
+    """A random case: (function, args) - half recordings, half imports."""
+    seed = int(rng.integers(2**31))
+    if rng.random() < 0.5:
+        return h5_case, (int(rng.integers(1000)), str(rng.choice(H5_OPS)), seed)
+    value = int(rng.integers(-len(SPEC_VALUES), len(SPEC_VALUES)))  # about half without a spec change
+    return import_case, (str(rng.choice(LAYOUTS)), int(rng.integers(100)), str(rng.choice(ARRAY_OPS + FILE_OPS)),
+                         int(rng.integers(1000)), max(value, -1), seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1000, help="number of cases")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timeout", type=float, default=10.0, help="seconds after which a case counts as a hang")
+    ap.add_argument("--show", type=int, default=3, help="tracebacks / hangs to print")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    counts = {"ok": 0, "error": 0, "traceback": 0, "hang": 0}
+    bad: list[Outcome] = []
+    slowest = (0.0, "")
+    t0 = time.perf_counter()
+    for _ in range(args.n):
+        fn, case_args = random_case(rng)
+        out = run_case(fn, *case_args, timeout=args.timeout)
+        counts[out.kind] += 1
+        slowest = max(slowest, (out.seconds, f"{fn.__name__}{case_args}"))
+        if out.kind in ("traceback", "hang"):
+            bad.append(out)
+    print(f"{args.n} faulty recordings / imports (seed {args.seed}) in {time.perf_counter() - t0:.0f} s: "
+          f"{counts['ok']} accepted and used, {counts['error']} clean errors, {counts['traceback']} tracebacks, "
+          f"{counts['hang']} hangs (> {args.timeout:g} s); slowest case {slowest[0]:.2f} s: {slowest[1]}")
+    for out in bad[: args.show]:
+        print(f"--- {out.kind}: {out.detail}")
+    return 0 if not bad else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
