@@ -7,6 +7,7 @@ The on-disk format is the one ``brainsets prepare`` writes with ``temporaldata.D
 - behaviour: ``cursor`` or ``hand`` (or ``finger``), an irregular time series with
   ``timestamps`` and ``vel`` (and optionally ``pos``); velocity is derived from ``pos`` if absent
 - ``trials``: intervals with optional ``target_id`` / ``target_dir`` and ``is_valid`` / ``result``
+  (and, for sequence tasks, ``labels`` (n, max_len) int padded with -1 and ``sentence`` strings)
 - ``movement_phases``: ``hold_period``, ``reach_period``, ``return_period``, ``random_period``,
   ``invalid`` (intervals); ``cursor_outlier_segments`` (intervals)
 - ``domain``, ``train_domain``, ``valid_domain``, ``test_domain`` (intervals)
@@ -33,7 +34,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from bench.data import brainsets_compat as compat
 from bench.data.budget import check_allocation
 from bench.data.intervals import Intervals
 from bench.data.recording import BEHAVIOUR_KEYS, PHASE_KEYS, SPLITS, Behaviour, FeatureStream, Recording, Trials
@@ -92,6 +92,8 @@ def _to_temporaldata(rec: Recording):
             end=t.end.copy(),
             target_id=t.target_id.astype(np.int64),
             is_valid=t.is_valid.astype(bool),
+            **({} if t.labels is None else {"labels": np.asarray(t.labels, np.int64)}),
+            **({} if t.sentence is None else {"sentence": np.asarray(t.sentence).astype(str)}),
         )
     if rec.phases:
         fields["movement_phases"] = Data(
@@ -142,10 +144,13 @@ def _text(value) -> str:
     return str(value)
 
 
-def _guess_task_type(data, phases: dict[str, Intervals], declared: str | None, session_id: str, brainset: str) -> str:
-    named = compat.task_from_text(declared) or compat.task_from_names(session_id, brainset)
-    if named:
-        return named
+def _guess_task_type(data, phases: dict[str, Intervals], declared: str | None) -> str:
+    if declared:
+        d = declared.lower()
+        if "center" in d or "centre" in d or d in ("co",):
+            return "center_out"
+        if "random" in d or d in ("rt",):
+            return "random_target"
     if phases.get("random_period") is not None and len(phases["random_period"]) > 0:
         return "random_target"
     if phases.get("reach_period") is not None and len(phases["reach_period"]) > 0:
@@ -274,8 +279,7 @@ def _from_data(data, path: Path) -> Recording:
                 vel = np.gradient(pos, t, axis=0)
             else:
                 raise DataError(f"Recording file {path}: behaviour '{name}' has neither vel nor pos.")
-            t, vel, pos = compat.finite_samples(t, vel.reshape(t.size, -1), pos)
-            behaviour = Behaviour(name=name, timestamps=t, vel=vel, pos=pos)
+            behaviour = Behaviour(name=name, timestamps=t, vel=vel.reshape(t.size, -1), pos=pos)
             break
 
     trials = None
@@ -286,17 +290,19 @@ def _from_data(data, path: Path) -> Recording:
         target = np.full(n, -1, np.int64)
         for k in ("target_id", "target_dir", "direction"):
             if k in tkeys:
-                target = compat.trial_targets(getattr(tr, k), f"Recording file {path}: trials.{k}")
+                target = np.asarray(getattr(tr, k)).astype(np.int64)
                 break
-        valid = compat.success_flags(tr, tkeys)
-        valid = np.ones(n, bool) if valid is None else valid
+        valid = np.ones(n, bool)
         if "is_valid" in tkeys:
             valid = np.asarray(tr.is_valid).astype(bool)
         elif "result" in tkeys:
             res = np.array([_text(r) for r in np.asarray(tr.result)])
             valid = np.isin(res, ["R", "success", "1", "True"])
         start = real_array(tr.start, "trials.start").astype(np.float64)
-        trials = Trials(start, real_array(tr.end, "trials.end").astype(np.float64), target, valid)
+        labels = np.asarray(tr.labels, np.int64).reshape(n, -1) if "labels" in tkeys else None
+        sentence = np.array([_text(x) for x in np.asarray(tr.sentence)]) if "sentence" in tkeys else None
+        trials = Trials(start, real_array(tr.end, "trials.end").astype(np.float64), target, valid,
+                        labels, sentence)
 
     phases: dict[str, Intervals] = {}
     if "movement_phases" in keys:
@@ -309,7 +315,6 @@ def _from_data(data, path: Path) -> Recording:
         if k in keys:
             outliers = _intervals(getattr(data, k), k)
 
-    phases = compat.eval_window_phases(data, keys, phases)
     splits = {s: _intervals(getattr(data, f"{s}_domain"), f"{s}_domain") for s in SPLITS if f"{s}_domain" in keys}
 
     def ident(key: str, default: str) -> str:
@@ -325,12 +330,11 @@ def _from_data(data, path: Path) -> Recording:
         spike_bin_s = float(real_array(data.session.spike_bin_s, f"Recording file {path}: session.spike_bin_s"))
         if not (np.isfinite(spike_bin_s) and spike_bin_s > 0):
             raise DataError(f"Recording file {path}: session.spike_bin_s is {spike_bin_s!r}; expected a positive bin width in seconds.")
-    session_id, brainset = ident("session", path.stem), ident("brainset", path.parent.name)
     fields = dict(
-        recording_id=session_id,
+        recording_id=ident("session", path.stem),
         subject_id=ident("subject", "unknown"),
-        brainset=brainset,
-        task_type=_guess_task_type(data, phases, declared, session_id, brainset),
+        brainset=ident("brainset", path.parent.name),
+        task_type=_guess_task_type(data, phases, declared),
         domain=domain,
         spike_times=spike_times,
         spike_units=spike_units,
