@@ -88,6 +88,9 @@ class FolderSource(DataSource):
     """
 
     Params = FolderParams
+    # 2: torch_brain 0.2 files read right (NaN targets -> -1, NaN behaviour samples dropped, task type
+    # from the session id / brainset, NLB's eval windows as reach_period; bench.data.brainsets_compat)
+    version: ClassVar[int] = 2
 
     def materialize(self, progress: bool = True) -> list[Path]:
         folder = self.resolve(self.params.path)
@@ -111,4 +114,36 @@ class FolderSource(DataSource):
         return files
 
 
-data_sources.register("brainsets")(type("BrainsetsSource", (FolderSource,), {"__doc__": FolderSource.__doc__}))
+def _has_split_domains(path: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "train_domain" in f
+    except OSError:  # not HDF5: load_recording says so, naming the file
+        return True
+
+
+@data_sources.register("brainsets")
+class BrainsetsSource(FolderSource):
+    """A folder made by ``brainsets prepare NAME`` (torch_brain 0.2.1, or brainsets 0.2.2): ``<processed_dir>/NAME``.
+
+    Read as torch_brain's dataset classes (``PerichMillerPopulation2018``, ``PeiPandarinathNLB2021``,
+    ``OdohertySabesNonhuman2017``) read it: each file's ``train_domain`` / ``valid_domain`` /
+    ``test_domain`` are the splits, and spike-token models key units by ``<brainset>/<session>/<unit>``
+    (``bench.models.tokens``), torch_brain's ``<session>/<unit>`` within its dataset. Every file must
+    hold the split domains: NLB's held-out ``jenkins_maze_test`` (no behaviour, no splits) is refused
+    by name, and ``sessions`` leaves it out.
+    """
+
+    def materialize(self, progress: bool = True) -> list[Path]:
+        files = super().materialize(progress)
+        unsplit = [f.name for f in files if not _has_split_domains(f)]
+        if unsplit:
+            raise DataError(
+                f"Data folder {self.resolve(self.params.path)} (data source 'brainsets'): {', '.join(unsplit[:10])} "
+                "hold no train_domain / valid_domain / test_domain, so nothing can be trained or scored on them "
+                "(e.g. NLB's held-out test file has no behaviour). Leave them out with 'sessions' (the file "
+                "stems to use) or 'pattern'."
+            )
+        return files

@@ -34,7 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from bench.data.budget import check_allocation
+from bench.data import brainsets_compat as compat
 from bench.data.intervals import Intervals
 from bench.data.recording import BEHAVIOUR_KEYS, PHASE_KEYS, SPLITS, Behaviour, FeatureStream, Recording, Trials
 from bench.data.validity import real_array
@@ -110,10 +110,6 @@ def _to_temporaldata(rec: Recording):
 def save_recording(rec: Recording, path: str | Path) -> Path:
     """Write ``rec`` as a brainsets-style HDF5 file, atomically (temp file then rename)."""
     path = Path(path)
-    span = float(rec.domain.end[-1] - rec.domain.start[0])
-    # temporaldata indexes each irregular series (spikes, behaviour) on a 1 s grid over the domain
-    check_allocation(span, 16, f"Writing recording {rec.recording_id} ({span:g} s of domain) to {path}",
-                     "(a time far from the others, e.g. in ms where seconds are expected)")
     path.parent.mkdir(parents=True, exist_ok=True)
     data = _to_temporaldata(rec)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
@@ -144,13 +140,10 @@ def _text(value) -> str:
     return str(value)
 
 
-def _guess_task_type(data, phases: dict[str, Intervals], declared: str | None) -> str:
-    if declared:
-        d = declared.lower()
-        if "center" in d or "centre" in d or d in ("co",):
-            return "center_out"
-        if "random" in d or d in ("rt",):
-            return "random_target"
+def _guess_task_type(data, phases: dict[str, Intervals], declared: str | None, session_id: str, brainset: str) -> str:
+    named = compat.task_from_text(declared) or compat.task_from_names(session_id, brainset)
+    if named:
+        return named
     if phases.get("random_period") is not None and len(phases["random_period"]) > 0:
         return "random_target"
     if phases.get("reach_period") is not None and len(phases["reach_period"]) > 0:
@@ -279,7 +272,8 @@ def _from_data(data, path: Path) -> Recording:
                 vel = np.gradient(pos, t, axis=0)
             else:
                 raise DataError(f"Recording file {path}: behaviour '{name}' has neither vel nor pos.")
-            behaviour = Behaviour(name=name, timestamps=t, vel=vel.reshape(t.size, -1), pos=pos)
+            t, vel, pos = compat.finite_samples(t, vel.reshape(t.size, -1), pos)
+            behaviour = Behaviour(name=name, timestamps=t, vel=vel, pos=pos)
             break
 
     trials = None
@@ -290,9 +284,10 @@ def _from_data(data, path: Path) -> Recording:
         target = np.full(n, -1, np.int64)
         for k in ("target_id", "target_dir", "direction"):
             if k in tkeys:
-                target = np.asarray(getattr(tr, k)).astype(np.int64)
+                target = compat.trial_targets(getattr(tr, k), f"Recording file {path}: trials.{k}")
                 break
-        valid = np.ones(n, bool)
+        valid = compat.success_flags(tr, tkeys)
+        valid = np.ones(n, bool) if valid is None else valid
         if "is_valid" in tkeys:
             valid = np.asarray(tr.is_valid).astype(bool)
         elif "result" in tkeys:
@@ -315,6 +310,7 @@ def _from_data(data, path: Path) -> Recording:
         if k in keys:
             outliers = _intervals(getattr(data, k), k)
 
+    phases = compat.eval_window_phases(data, keys, phases)
     splits = {s: _intervals(getattr(data, f"{s}_domain"), f"{s}_domain") for s in SPLITS if f"{s}_domain" in keys}
 
     def ident(key: str, default: str) -> str:
@@ -330,11 +326,12 @@ def _from_data(data, path: Path) -> Recording:
         spike_bin_s = float(real_array(data.session.spike_bin_s, f"Recording file {path}: session.spike_bin_s"))
         if not (np.isfinite(spike_bin_s) and spike_bin_s > 0):
             raise DataError(f"Recording file {path}: session.spike_bin_s is {spike_bin_s!r}; expected a positive bin width in seconds.")
+    session_id, brainset = ident("session", path.stem), ident("brainset", path.parent.name)
     fields = dict(
-        recording_id=ident("session", path.stem),
+        recording_id=session_id,
         subject_id=ident("subject", "unknown"),
-        brainset=ident("brainset", path.parent.name),
-        task_type=_guess_task_type(data, phases, declared),
+        brainset=brainset,
+        task_type=_guess_task_type(data, phases, declared, session_id, brainset),
         domain=domain,
         spike_times=spike_times,
         spike_units=spike_units,
