@@ -41,6 +41,12 @@ class TorchDecoder(Decoder):
 
     # parameter-name prefixes excluded from n_parameters (per-unit / per-session tables)
     embedding_prefixes: ClassVar[tuple[str, ...]] = ()
+    # the search space `bench tune` uses when a suite declares none (bench.tune): the training
+    # settings every torch model has; a model adds its own with {**TorchDecoder.tune_space, ...}
+    tune_space: ClassVar[dict[str, dict]] = {
+        "train.lr": {"loguniform": [1e-4, 1e-2]},
+        "train.weight_decay": {"loguniform": [1e-6, 1e-2]},
+    }
 
     module: torch.nn.Module
     spec: OutputSpec

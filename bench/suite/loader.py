@@ -129,6 +129,10 @@ def load_suite(path: str | Path, overrides: dict | None = None) -> LoadedSuite:
         raise SuiteError(format_validation_error(exc, path, model=SuiteSpec)) from None
     suite = LoadedSuite(path, spec, overrides or None)
     _check_names(suite)
+    if spec.tune is not None:  # search spaces name parameters of the suite's models
+        from bench.tune import check_tune
+
+        check_tune(suite)
     return suite
 
 

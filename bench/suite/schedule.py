@@ -1,5 +1,6 @@
-"""Run a suite: every planned run not yet recorded in the run folder, in this process or in a
-pool of worker processes, then the tables, and the comparison with the committed leaderboard.
+"""Run a suite: every planned run not yet recorded in the run folder, in this process, in a
+pool of worker processes or as Ray tasks (``executor: ray``), then the tables, the comparison with
+the committed leaderboard and, when tracking is on, the runs logged to mlflow (``bench.tracking``).
 
 A user's runs go to their own folder (``runs/<suite>/`` by default, ignored by git), so the main
 job really trains and times every model on their machine; only an explicit ``--out`` writes to
@@ -31,18 +32,22 @@ def default_out(suite: LoadedSuite) -> Path:
 
 
 def _run_in_worker(suite_path: str, overrides: dict | None, run_name: str, out: str, cache_dir: str | None,
-                   jobs: int) -> Record:
-    """Execute one planned run in a worker process and write its record (atomic)."""
+                   jobs: int) -> tuple[Record, list[list[dict]]]:
+    """Execute one planned run in a worker process (or Ray task) and write its record (atomic);
+    returns it with the per-epoch curves of its training (for tracking)."""
     import torch
+
+    from bench.tracking import collect_curves
 
     suite = load_suite(suite_path, overrides)
     torch.set_num_threads(suite.spec.threads)
     run = next(r for r in plan_runs(suite) if r.name == run_name)
     cache = DatasetCache(suite, Path(cache_dir) if cache_dir else None, progress=False)
-    (record,) = execute_runs([run], suite, cache, resolve_device(suite.spec.device), progress=False)
+    with collect_curves() as curves:
+        (record,) = execute_runs([run], suite, cache, resolve_device(suite.spec.device), progress=False)
     record.provenance["parallel_jobs"] = jobs
     write_record(Path(out), record)
-    return record
+    return record, curves.take()
 
 
 def describe(record: Record) -> str:
@@ -79,29 +84,73 @@ def batches(todo: list[PlannedRun], together: bool) -> list[list[PlannedRun]]:
 
 
 def _execute_all(todo: list[PlannedRun], suite: LoadedSuite, out: Path, cache: DatasetCache, jobs: int,
-                 cache_dir: Path | None, progress: bool) -> None:
+                 cache_dir: Path | None, progress: bool, on_ray: bool = False,
+                 on_record: Callable[[Record, list], None] = lambda record, curves: None) -> None:
+    """Execute ``todo``; ``on_record(record, curves)`` after each record is written (curves: the
+    per-epoch losses of its fits, empty where models of one process train together)."""
+    from bench.tracking import collect_curves
+
     bar = tqdm(total=len(todo), desc=suite.spec.name, disable=not progress, dynamic_ncols=True)
     together = get_protocol(suite.spec.protocol.name).together
     for ds in {r.dataset.name: r.dataset for r in todo}.values():  # materialise once, here, before any training
         check_model_inputs(suite, ds, cache.recordings(ds), [r.model for r in todo if r.dataset.name == ds.name])
-    if jobs > 1 and len(todo) > 1 and not together:
+    args = lambda r: (str(suite.path.resolve()), suite.overrides, r.name, str(Path(out).resolve()),  # noqa: E731
+                      str(Path(cache_dir).resolve()) if cache_dir else None, jobs)
+    if on_ray and todo and not together:
+        from bench.suite.ray_executor import run_on_ray
+
+        for record, curves in run_on_ray(_run_in_worker, [args(r) for r in todo], suite.spec.threads):
+            bar.update()
+            tqdm.write(describe(record))
+            on_record(record, curves)
+    elif jobs > 1 and len(todo) > 1 and not together:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_in_worker, str(suite.path), suite.overrides, r.name, str(out),
-                                   str(cache_dir) if cache_dir else None, jobs) for r in todo]
+            futures = [pool.submit(_run_in_worker, *args(r)) for r in todo]
             for fut in as_completed(futures):
-                record = fut.result()
+                record, curves = fut.result()
                 bar.update()
                 tqdm.write(describe(record))
+                on_record(record, curves)
     else:
         device = resolve_device(suite.spec.device)
-        for batch in batches(todo, together):
-            bar.set_postfix_str(f"{', '.join(r.model.display for r in batch)} / {batch[0].dataset.name} / "
-                                f"seed {batch[0].seed}")
-            for record in execute_runs(batch, suite, cache, device, progress):
-                write_record(out, record)
-                bar.update()
-                tqdm.write(describe(record))
+        with collect_curves() as curves:
+            for batch in batches(todo, together):
+                bar.set_postfix_str(f"{', '.join(r.model.display for r in batch)} / {batch[0].dataset.name} / "
+                                    f"seed {batch[0].seed}")
+                for record in execute_runs(batch, suite, cache, device, progress):
+                    write_record(out, record)
+                    bar.update()
+                    tqdm.write(describe(record))
+                    fits = curves.take()
+                    on_record(record, [] if together else fits)
     bar.close()
+
+
+def _open_tracker(suite: LoadedSuite, out: Path, tracking: bool | str | None, log: Callable[[str], None]):
+    """The suite's mlflow tracker (None when tracking is off); refuses an unusable store now."""
+    spec = suite.spec.tracking
+    enabled = (spec is not None and spec.enabled) if tracking is None else tracking is not False
+    if not enabled:
+        return None
+    from bench.tracking import open_tracker
+
+    uri = tracking if isinstance(tracking, str) and tracking else (spec.uri if spec else None)
+    return open_tracker(uri, (spec.experiment if spec else None) or suite.spec.name, out, log)
+
+
+def _executor_runtime(suite: LoadedSuite, on_ray: bool, address: str | None, jobs: int, log: Callable[[str], None]):
+    """A connected Ray runtime for the block (refused before any run when it cannot start), or nothing."""
+    from contextlib import nullcontext
+
+    if not on_ray:
+        return nullcontext()
+    if get_protocol(suite.spec.protocol.name).together:
+        log(f"protocol {suite.spec.protocol.name} runs the models of a dataset together in this process: "
+            "executor ray is not used")
+        return nullcontext()
+    from bench.suite.ray_executor import ray_runtime
+
+    return ray_runtime(address or suite.spec.executor.address, cpus=jobs * suite.spec.threads, log=log)
 
 
 def report_stored(suite: LoadedSuite, out: Path, log: Callable[[str], None]) -> list[Record]:
@@ -128,13 +177,19 @@ def run_suite(
     jobs: int | None = None,
     compare: bool = True,
     log: Callable[[str], None] = print,
+    executor: str | None = None,
+    address: str | None = None,
+    tracking: bool | str | None = None,
 ) -> Path:
     """Run every missing record of the suite into ``out`` (default runs/<suite>), rebuild its tables
     and print them beside the suite's leaderboard. Returns the run folder.
 
     With ``jobs > 1`` runs train in parallel worker processes; latency is then measured while other
     runs train: use ``python -m bench latency`` for side-by-side timings on an idle machine.
-    ``overrides`` replace top-level fields of the suite file (see ``load_suite``).
+    ``overrides`` replace top-level fields of the suite file (see ``load_suite``). ``executor`` /
+    ``address`` replace the suite's ``executor`` (local or ray); ``tracking``: None as the suite
+    says, False off, True on (the suite's URI or the run folder's store), or a tracking URI.
+    An unusable tracking store or Ray address is refused before any run starts.
     """
     import torch
 
@@ -157,12 +212,23 @@ def run_suite(
     if no_gpu:
         log(f"no CUDA device: {', '.join(no_gpu)} (needs_gpu) will be recorded untrained: parameters, streaming "
             "check and CPU latency only; run the suite again on a machine with a GPU to train them")
-    t0 = time.perf_counter()
-    _execute_all(todo, suite, out, DatasetCache(suite, cache_dir, progress), jobs, cache_dir, progress)
+    tracker = _open_tracker(suite, out, tracking, log)
+    on_ray = (executor or suite.spec.executor.name) == "ray"
+    with _executor_runtime(suite, on_ray, address, jobs, log):
+        t0 = time.perf_counter()
+        _execute_all(todo, suite, out, DatasetCache(suite, cache_dir, progress), jobs, cache_dir, progress, on_ray,
+                     on_record=(lambda rec, curves: tracker.log_run(rec, curves)) if tracker else lambda rec, c: None)
     log(f"ran {len(todo)} runs in {time.perf_counter() - t0:.1f}s")
     records = report_stored(suite, out, log)
-    for p in write_report(out, records, suite):
+    written = write_report(out, records, suite)
+    for p in written:
         log(f"wrote {p}")
+    if tracker:
+        synced = tracker.sync(records)
+        tracker.log_report(written)
+        if not tracker.failed:
+            log(f"tracking: {len(records)} run(s) in experiment '{tracker.experiment}' of {tracker.uri}"
+                + (f" ({synced} logged from earlier records)" if synced else ""))
     if compare:
         compare_with_leaderboard(suite, out, records, log)
     return out

@@ -11,8 +11,10 @@ from __future__ import annotations
 import copy
 import math
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -56,6 +58,24 @@ def check_loss(value: float, first: float, which: str, epoch: int, cfg: TrainCon
     what = f"became {value}" if not math.isfinite(value) else f"exploded to {value:.3g} (first batch {first:.3g})"
     raise TrainingDiverged(f"training of {desc} diverged: the {which} loss {what} in epoch {epoch + 1} at lr "
                            f"{cfg.lr:g}; lower the learning rate (train.lr) or check the data for extreme values.")
+
+
+# Called after every epoch of every training loop (see ``on_epoch_end``).
+EpochCallback = Callable[[dict], None]
+_epoch_callbacks: ContextVar[tuple[EpochCallback, ...]] = ContextVar("epoch_callbacks", default=())
+
+
+@contextmanager
+def on_epoch_end(callback: EpochCallback) -> Iterator[None]:
+    """Within the block, call ``callback(entry)`` after each epoch of any training loop, with
+    ``entry`` = {epoch, train_loss, valid_loss, lr, time (unix seconds)}. One hook for experiment
+    tracking (curves) and tuning (pruning on the validation loss) without threading arguments
+    through every model's ``fit``; an exception it raises (e.g. a pruned trial) ends the training."""
+    token = _epoch_callbacks.set(_epoch_callbacks.get() + (callback,))
+    try:
+        yield
+    finally:
+        _epoch_callbacks.reset(token)
 
 
 def seed_everything(seed: int) -> None:
@@ -143,6 +163,8 @@ def train_loop(
             v = float(valid_loss())
         check_loss(v, first_loss, "validation", epoch, cfg, desc)
         report.history.append({"epoch": epoch, "train_loss": total / n_batches, "valid_loss": v})
+        for callback in _epoch_callbacks.get():
+            callback({**report.history[-1], "lr": opt.param_groups[0]["lr"], "time": time.time()})
         report.epochs_run = epoch + 1
         if v < report.best_valid_loss - 1e-6:
             report.best_valid_loss, report.best_epoch, since_best = v, epoch, 0

@@ -1,0 +1,96 @@
+"""The Ray executor: a suite's runs as Ray tasks on a local runtime with 2 workers give the records
+of the local executor (same keys, same metrics), resume, and bad addresses are refused first."""
+
+import textwrap
+
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
+
+from bench.cli import main  # noqa: E402
+from bench.errors import BenchError  # noqa: E402
+from bench.results.records import load_records, records_dir  # noqa: E402
+from bench.suite.schedule import run_suite  # noqa: E402
+
+SUITE = """
+name: tiny
+task: reaching_velocity
+seeds: [0]
+train: {epochs: 2, batch_size: 16}
+latency: {n_chunks: 20, warmup: 2}
+datasets:
+  - {name: tiny, source: hdf5, params: {path: FOLDER}}
+models:
+  - {name: wiener}
+  - {name: mlp, params: {hidden: 16}}
+  - {name: gru, params: {hidden: 16, embed_dim: 8}}
+"""
+
+
+@pytest.fixture
+def suite_file(tmp_path, tiny_folder):
+    p = tmp_path / "suite.yaml"
+    p.write_text(textwrap.dedent(SUITE).replace("FOLDER", str(tiny_folder)))
+    return p
+
+
+def _comparable(record) -> dict:
+    """What must not depend on the executor (timings and provenance do)."""
+    sessions = [{"recording_id": s.recording_id, "metrics": s.metrics, "n_parameters": s.n_parameters,
+                 "fit": {k: v for k, v in s.fit.items() if k != "train_seconds"}} for s in record.sessions]
+    return {"key": record.key, "identity": record.identity, "config": record.config, "summary": record.summary,
+            "sessions": sessions, "n_parameters": record.n_parameters,
+            "streaming_max_abs_diff": record.streaming_max_abs_diff}
+
+
+def test_ray_with_two_workers_gives_the_local_records_and_resumes(tmp_path, suite_file):
+    local = run_suite(suite_file, out=tmp_path / "local", progress=False, compare=False, log=lambda s: None)
+    logs = []
+    try:
+        on_ray = run_suite(suite_file, out=tmp_path / "ray", progress=False, compare=False, jobs=2,
+                           executor="ray", log=logs.append)
+    except BenchError as exc:
+        if "(local runtime)" in str(exc):
+            pytest.skip(f"a local Ray runtime cannot start on this machine: {exc}")
+        raise
+    assert any("local Ray runtime with 2 CPU(s)" in line for line in logs)
+    by_name = lambda folder: {r.file_name: r for r in load_records(folder)}  # noqa: E731
+    a, b = by_name(local), by_name(on_ray)
+    assert sorted(a) == sorted(b) and len(a) == 3
+    for name in a:
+        assert _comparable(a[name]) == _comparable(b[name]), name
+        assert b[name].provenance["parallel_jobs"] == 2
+    # the same tables (latency cells aside)
+    ta, tb = pd.read_csv(local / "table.csv"), pd.read_csv(on_ray / "table.csv")
+    assert list(ta.columns) == list(tb.columns) and ta.iloc[:, 0].tolist() == tb.iloc[:, 0].tolist()
+    assert ta.filter(like="r2").equals(tb.filter(like="r2"))
+
+    # resume: only the missing record is redone, by a Ray task, into the same folder
+    gru = next(p for p in records_dir(on_ray).glob("gru__*.json"))
+    kept = next(p for p in records_dir(on_ray).glob("wiener__*.json")).stat().st_mtime_ns
+    gru.unlink()
+    logs.clear()
+    run_suite(suite_file, out=on_ray, progress=False, compare=False, jobs=2, executor="ray", log=logs.append)
+    assert "3 runs, 2 already recorded, 1 to run" in logs[0]
+    assert gru.is_file() and _comparable(by_name(on_ray)[gru.name]) == _comparable(a[gru.name])
+    assert next(p for p in records_dir(on_ray).glob("wiener__*.json")).stat().st_mtime_ns == kept
+    assert not list(records_dir(on_ray).glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("address, reason", [("127.0.0.1:9", "nothing answers at 127.0.0.1:9"),
+                                             ("ray://127.0.0.1:9", "nothing answers at 127.0.0.1:9"),
+                                             ("not-an-address", "not of the form host:port")])
+def test_unusable_address_is_refused_before_any_run(tmp_path, suite_file, capsys, address, reason):
+    out = tmp_path / "ray"
+    code = main(["run", str(suite_file), "--out", str(out), "--no-progress", "--executor", "ray", "--address", address])
+    err = capsys.readouterr().err
+    assert code == 2 and f"Ray address '{address}' cannot be used" in err and reason in err
+    assert "Nothing was run" in err and "Traceback" not in err
+    assert not records_dir(out).exists() and not ray.is_initialized()
+
+
+def test_suite_field_executor_is_validated(tmp_path, suite_file):
+    suite_file.write_text(suite_file.read_text() + "executor: {name: dask}\n")
+    with pytest.raises(BenchError, match=r"field 'executor.name': Input should be 'local' or 'ray' \(got 'dask'\)"):
+        run_suite(suite_file, out=tmp_path / "x", progress=False, log=lambda s: None)
