@@ -34,6 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from bench.data.budget import check_allocation
 from bench.data import brainsets_compat as compat
 from bench.data.intervals import Intervals
 from bench.data.recording import BEHAVIOUR_KEYS, PHASE_KEYS, SPLITS, Behaviour, FeatureStream, Recording, Trials
@@ -110,6 +111,10 @@ def _to_temporaldata(rec: Recording):
 def save_recording(rec: Recording, path: str | Path) -> Path:
     """Write ``rec`` as a brainsets-style HDF5 file, atomically (temp file then rename)."""
     path = Path(path)
+    span = float(rec.domain.end[-1] - rec.domain.start[0])
+    # temporaldata indexes each irregular series (spikes, behaviour) on a 1 s grid over the domain
+    check_allocation(span, 16, f"Writing recording {rec.recording_id} ({span:g} s of domain) to {path}",
+                     "(a time far from the others, e.g. in ms where seconds are expected)")
     path.parent.mkdir(parents=True, exist_ok=True)
     data = _to_temporaldata(rec)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
