@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bench.errors import DataError
+from bench.errors import BenchError, DataError
 
 RECORD_FORMAT = 2
 _TMP_PREFIX = ".tmp-"
@@ -119,19 +119,30 @@ def record_files(run_dir: Path) -> list[Path]:
 def write_record(run_dir: Path, record: Record) -> Path:
     """Atomically write ``record`` as records/<its file name>."""
     folder = records_dir(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=".part")
     target = folder / record.file_name
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(record.model_dump_json(indent=1))
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, record.model_dump_json(indent=1))
+    except OSError as exc:
+        raise BenchError(f"Record {target} cannot be written: {exc.strerror or exc}. No partial record was left "
+                         "(the folder holds only complete records); fix the cause (free space, permissions) and "
+                         "rerun the same command to resume.") from None
+    return target
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` whole or not at all (a hidden temp file, fsync, rename); an OSError
+    (e.g. a full disk) leaves ``target`` as it was and no temp file behind."""
+    fd, tmp = tempfile.mkstemp(dir=Path(target).parent, prefix=_TMP_PREFIX, suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return target
 
 
 def read_record(path: Path) -> Record:

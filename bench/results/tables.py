@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bench.metrics.regression import aggregate_sessions
-from bench.results.records import Record
+from bench.results.records import Record, atomic_write_text
 
 
 def _order(values: list[str], preferred: list[str] | None) -> list[str]:
@@ -145,10 +145,10 @@ def build_report(suite_dir: Path, records: list[Record], suite=None) -> list[Pat
         f"commit {str(prov['git'].get('commit'))[:10]}.\n\n"
     )
     md = suite_dir / "table.md"
-    md.write_text(header + table.to_markdown() + "\n")
+    atomic_write_text(md, header + table.to_markdown() + "\n")
     csv = suite_dir / "table.csv"
-    table.to_csv(csv)
+    atomic_write_text(csv, table.to_csv())
     summary = suite_dir / "summary.csv"
-    df.to_csv(summary, index=False)
+    atomic_write_text(summary, df.to_csv(index=False))
     figs = plot_summary(df, suite_dir)
     return [md, csv, summary, *figs]

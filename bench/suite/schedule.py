@@ -23,6 +23,7 @@ from bench.protocols import get_protocol
 from bench.suite.execute import DatasetCache, execute_runs, resolve_device
 from bench.suite.loader import LoadedSuite, check_model_inputs, load_suite
 from bench.suite.plan import PlannedRun, plan_runs, sort_records, trains_here
+from bench.suite.run_lock import holds_run_folder
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -52,6 +53,9 @@ def _run_in_worker(suite_path: str, overrides: dict | None, run_name: str, out: 
 
 def describe(record: Record) -> str:
     s, lat = record.summary, record.latency.get("cpu", {})
+    if record.status == "failed":
+        return (f"  {record.label:>14s} {record.dataset:>12s} seed {record.seed}: FAILED (diverged), not scored: "
+                f"{record.failure_reason} (recorded failed; delete {record.file_name} to retry)")
     if record.status == "failed":
         return (f"  {record.label:>14s} {record.dataset:>12s} seed {record.seed}: FAILED (diverged), not scored: "
                 f"{record.failure_reason} (recorded failed; delete {record.file_name} to retry)")
@@ -167,6 +171,7 @@ def report_stored(suite: LoadedSuite, out: Path, log: Callable[[str], None]) -> 
     return stored.current
 
 
+@holds_run_folder
 def run_suite(
     path: str | Path,
     out: str | Path | None = None,

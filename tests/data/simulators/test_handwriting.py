@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -91,3 +93,17 @@ def test_day_drift_changes_baselines_and_loses_electrodes():
 def test_too_few_trials_per_character_is_refused():
     with pytest.raises(DataError, match="trials_per_character.*at least 3"):
         session_specs(HandwritingSimulatorParams(trials_per_character=2))
+
+
+def test_simstats_report_on_simulated_and_imported_layouts():
+    from bench.data.simulators.handwriting.stats import format_report, session_stats, stats_table
+
+    rec = small_session()
+    s = session_stats(rec)
+    assert s["electrodes"] == 24 and s["characters"] == 31 and s["trials"] == 93
+    assert abs(s["go cue to trial end (s)"] - 1.51) < 1e-6 and 0.4 < s["writing duration (s)"] < 1.3
+    assert 0.1 < s["reaction time (s)"] < 0.3 and s["Fano 100 ms"] > 1.0
+    no_pen = session_stats(replace(rec, behaviour=None, _views={}))  # an imported file has no pen
+    assert "writing duration (s)" not in no_pen and no_pen["trials"] == 93
+    table = stats_table([rec])
+    assert table.loc["electrodes", "published"] == "192" and "Willett" in format_report(table)
