@@ -21,18 +21,21 @@ from pydantic import BaseModel, ValidationError
 from bench import registry
 from bench.data.recording import SPIKES, FeatureStream, Recording
 from bench.data.simulators.nhp import SimulatorParams, session_specs, simulate_session
+from bench.data.simulators.speech import DaySpec, simulate_day
 from bench.data.views import bin_spikes
 from bench.models.base import Decoder, InputKind
 from bench.tasks.base import Segment, TaskData, TaskKind
 from bench.tasks.reach_direction import ReachDirection
 from bench.tasks.reaching import ReachingVelocity
+from bench.tasks.speech import SpeechPhonemes
 from bench.training.config import TrainConfig
 
 CHUNK_S = 0.05
 TINY_TRAIN = TrainConfig(epochs=1, batch_size=8)
 # a counts stream in every tiny session, so models that read feature streams can be checked too
 FEATURE_STREAM = "threshold_crossings"
-CHECKABLE_KINDS = (TaskKind.regression, TaskKind.classification)
+CHECKABLE_KINDS = (TaskKind.regression, TaskKind.classification, TaskKind.sequence)
+SEQUENCE_CHUNK_S = 0.04  # two 20 ms bins of the tiny speech day per chunk
 
 
 class ConformanceError(AssertionError):
@@ -59,12 +62,16 @@ def tiny_recording(index: int = 0, n_units: int = 12, n_trials: int = 20, seed: 
 
 
 def tiny_session(kind: TaskKind, index: int = 0) -> TaskData:
-    """The tiny recording prepared for a task of ``kind`` (velocity decoding / reach direction)."""
-    rec = tiny_recording(index)
+    """The tiny recording prepared for a task of ``kind`` (velocity decoding / reach direction /
+    speech phonemes on a tiny simulated speech day)."""
+    rec = tiny_recording(index) if kind != TaskKind.sequence else None
     if kind == TaskKind.regression:
         return ReachingVelocity(ReachingVelocity.Params(eval_phase="all")).prepare(rec, CHUNK_S)
     if kind == TaskKind.classification:
         return ReachDirection().prepare(rec, CHUNK_S)
+    if kind == TaskKind.sequence:
+        day = simulate_day(DaySpec(f"tiny_speech_{index}", index, 0, n_blocks=2, trials_per_block=3))
+        return SpeechPhonemes().prepare(day, SEQUENCE_CHUNK_S)
     raise ConformanceError(f"The conformance kit has no tiny task of kind '{kind.value}'; "
                            f"it checks {', '.join(k.value for k in CHECKABLE_KINDS)}.")
 
@@ -90,9 +97,9 @@ def check_decoder(model: str | type[Decoder], params: Mapping | None = None,
         data = sessions[0]
         segments = _contrasting_segments(data.segments("test"))
         check_predict(decoder, segments, data, name)
-        check_fresh_state(decoder, segments, atol, name)
+        check_fresh_state(decoder, segments, atol, name, data.chunk_s)
         if decoder.streams_like_predict:
-            check_streaming(decoder, segments, atol, name)
+            check_streaming(decoder, segments, atol, name, data.chunk_s)
         check_inputs(decoder, segments, atol, name)
         fitted[kind] = decoder
     return fitted
@@ -157,16 +164,18 @@ def check_predict(decoder: Decoder, segments: Sequence[Segment], data: TaskData,
             _fail(name, f"predict: segment {i} has non-finite outputs.")
 
 
-def check_streaming(decoder: Decoder, segments: Sequence[Segment], atol: float, name: str) -> None:
+def check_streaming(decoder: Decoder, segments: Sequence[Segment], atol: float, name: str,
+                    chunk_s: float = CHUNK_S) -> None:
     """``reset`` then ``step`` over the segment's chunks gives ``predict``'s outputs."""
     offline = decoder.predict(segments)
     for i, (seg, off) in enumerate(zip(segments, offline)):
-        streamed = decoder.stream(seg, CHUNK_S)
+        streamed = decoder.stream(seg, chunk_s)
         _close(name, streamed, off, atol,
-               f"streaming segment {i} (reset, then step over {CHUNK_S * 1000:g} ms chunks) differs from predict")
+               f"streaming segment {i} (reset, then step over {chunk_s * 1000:g} ms chunks) differs from predict")
 
 
-def check_fresh_state(decoder: Decoder, segments: Sequence[Segment], atol: float, name: str) -> None:
+def check_fresh_state(decoder: Decoder, segments: Sequence[Segment], atol: float, name: str,
+                      chunk_s: float = CHUNK_S) -> None:
     """Each segment starts from a fresh state: a segment predicted alone equals the same segment
     inside a batch (after a longer one), and streaming it after another segment equals
     streaming it first."""
@@ -177,9 +186,9 @@ def check_fresh_state(decoder: Decoder, segments: Sequence[Segment], atol: float
            "predict of a segment inside a batch (after a longer segment) differs from predicting it alone; "
            "each segment must start from a fresh state, with padding masked")
     if decoder.streams_like_predict:
-        first = decoder.stream(shorter, CHUNK_S)
-        decoder.stream(longer, CHUNK_S)
-        again = decoder.stream(shorter, CHUNK_S)
+        first = decoder.stream(shorter, chunk_s)
+        decoder.stream(longer, chunk_s)
+        again = decoder.stream(shorter, chunk_s)
         _close(name, again, first, atol,
                "streaming a segment after another one differs from streaming it first; reset(recording) must "
                "clear every carried state")

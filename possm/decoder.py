@@ -70,7 +70,7 @@ class POSSMDecoder(TorchDecoder):
     """POSSM: spike-token cross-attention per chunk feeding a recurrent backbone."""
 
     Params = POSSMParams
-    supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
+    supported_kinds = frozenset({TaskKind.regression, TaskKind.classification, TaskKind.sequence})
     embedding_prefixes = ("unit_emb", "session_emb")
     inputs = frozenset({InputKind.spike_events, InputKind.features})
     module: POSSMNet

@@ -12,6 +12,7 @@ from typing import Callable, ClassVar, Sequence, Union
 import numpy as np
 import torch
 
+from bench.errors import SuiteError
 from bench.models.base import Decoder
 from bench.models.windows import tiled_windows
 from bench.tasks.base import OutputSpec, Segment, TaskData, TaskKind
@@ -77,6 +78,11 @@ class TorchDecoder(Decoder):
         segments without ``window_s``), the same every epoch. Models that draw other windows,
         or fresh ones every epoch, return a function of the epoch instead."""
         if train.window_s is not None:
+            if self.spec.kind == TaskKind.sequence:  # a window would cut a sentence from its labels
+                raise SuiteError(
+                    f"Model '{self.registry_name}': train.window_s = {train.window_s} s crops training segments, "
+                    "but a sequence task (CTC) trains on whole sentences; remove window_s from the suite's train block."
+                )
             segments = tiled_windows(segments, train.window_s, train.window_step_s, self.chunk_s)
         return [self._example(w) for w in segments]
 
