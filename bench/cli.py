@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench {run,validate,list,report,migrate,simstats,import,params,trainspeed,curve,latency}``.
+"""Command line: ``python -m bench {run,tune,validate,list,report,migrate,simstats,import,params,trainspeed,curve,latency}``.
 
 User mistakes (BenchError) print one paragraph and exit with status 2, never a traceback.
 """
@@ -16,7 +16,15 @@ def _cmd_run(args) -> None:
     from bench.suite.schedule import run_suite
 
     run_suite(args.suite, out=args.out, cache_dir=args.cache_dir, progress=not args.no_progress,
-              only_models=args.models, jobs=args.jobs)
+              only_models=args.models, jobs=args.jobs, executor=args.executor, address=args.address,
+              tracking=False if args.no_track else (args.track if args.track is not None else None))
+
+
+def _cmd_tune(args) -> None:
+    from bench.tune import tune
+
+    tune(args.suite, args.model, dataset=args.dataset, trials=args.trials, out=args.out, best_out=args.best_out,
+         cache_dir=args.cache_dir, progress=not args.no_progress)
 
 
 def _cmd_validate(args) -> None:
@@ -164,8 +172,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=None, help="where generated/imported data go")
     p.add_argument("--models", nargs="+", default=None, help="only these model labels")
     p.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: the suite's jobs)")
+    p.add_argument("--executor", choices=["local", "ray"], default=None,
+                   help="local process pool, or Ray tasks (default: the suite's executor, else local)")
+    p.add_argument("--address", default=None, help="with --executor ray: a Ray cluster's address (host:port, "
+                   "ray://host:10001 or auto); default a local Ray runtime with --jobs CPUs")
+    p.add_argument("--track", nargs="?", const=True, default=None, metavar="URI",
+                   help="log every run to mlflow: the run folder's SQLite store (mlflow.db), or the tracking URI given")
+    p.add_argument("--no-track", action="store_true", help="no tracking, whatever the suite says")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("tune", help="tune a model's settings with a persistent optuna study (resumable), pruned on "
+                       "the validation loss; writes the best configuration as a suite file")
+    p.add_argument("suite")
+    p.add_argument("--model", required=True, help="label (or name) of a model of the suite")
+    p.add_argument("--dataset", default=None, help="dataset of the suite (default its first)")
+    p.add_argument("--trials", type=int, default=None, help="finished trials the study should hold (default: the "
+                   "suite's tune.trials, else 20); a rerun continues the same study up to this number")
+    p.add_argument("--out", default=None, help="folder of the study's SQLite file (default runs/<suite>/tune)")
+    p.add_argument("--best-out", default=None, help="suite file of the best configuration (default beside the suite: "
+                   "<suite>.<model>-tuned.yaml)")
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("validate", help="validate a suite file without running it")
     p.add_argument("suite")
