@@ -271,4 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: completed runs are saved; rerun the same command to resume.", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk, a permission, a vanished folder: the system's word, not a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}. Records are written whole or not at all, so the run folder "
+              "holds only complete records; fix the cause (free space, permissions) and rerun the same command "
+              "to resume.", file=sys.stderr)
+        return 2
     return 0

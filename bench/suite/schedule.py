@@ -56,9 +56,6 @@ def describe(record: Record) -> str:
     if record.status == "failed":
         return (f"  {record.label:>14s} {record.dataset:>12s} seed {record.seed}: FAILED (diverged), not scored: "
                 f"{record.failure_reason} (recorded failed; delete {record.file_name} to retry)")
-    if record.status == "failed":
-        return (f"  {record.label:>14s} {record.dataset:>12s} seed {record.seed}: FAILED (diverged), not scored: "
-                f"{record.failure_reason} (recorded failed; delete {record.file_name} to retry)")
     metric = ("untrained (needs GPU)" if not record.trained else "no test metric (protocol " + record.protocol + ")"
               if s is None else f"{record.metric} {s.mean:.3f} +- {s.sd:.3f} (n={s.n})")
     return (
