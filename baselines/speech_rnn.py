@@ -88,6 +88,7 @@ class SpeechRNNDecoder(BinnedMixin, TorchDecoder):
     Params = SpeechRNNParams
     supported_kinds = frozenset({TaskKind.sequence})
     embedding_prefixes = ("day_weight", "day_bias")
+    multi_session = True  # one model over all days: the day layers need every day at once
 
     def build(self, sessions: Sequence[TaskData]) -> nn.Module:
         self.plan_inputs(sessions[0])

@@ -117,3 +117,39 @@ def test_mismatched_feature_widths(tmp_path):
     with pytest.raises(DataError, match=r"data_train\.hdf5, trial trial_0000: input_features have shape \(\d+, 500\)"):
         source(tmp_path, "card2024_benchmark", tmp_path / "h5").materialize(progress=False)
     assert not any((tmp_path / "cache").rglob("*.h5")) if (tmp_path / "cache").exists() else True
+
+
+def test_suite_scores_imported_files(tmp_path):
+    """Both layouts through a suite: import, train a tiny speech GRU, report PER with its interval."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+    import yaml
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "mat").mkdir()
+    write_mat(tmp_path / "mat" / "day1.mat")
+    write_hdf5(tmp_path / "h5" / "s1")
+    suite = {
+        "name": "speech_import_test", "task": {"name": "speech_phonemes", "params": {"n_bootstrap": 100}},
+        "chunk_ms": 20, "seeds": [0], "train": {"epochs": 1, "batch_size": 4},
+        "latency": {"enabled": False},
+        "datasets": [
+            {"name": "competition", "source": "speech_import", "params": {"recipe": "willett2023_competition", "path": "mat"}},
+            {"name": "benchmark", "source": "speech_import", "params": {"recipe": "card2024_benchmark", "path": "h5"}},
+        ],
+        "models": [{"name": "speech-gru", "params": {"hidden": 8, "layers": 1, "unfold_kernel": 2, "unfold_stride": 2}}],
+    }
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    out = subprocess.run([sys.executable, "-m", "bench", "run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "res"),
+                          "--cache-dir", str(tmp_path / "cache"), "--no-progress"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = pd.read_csv(tmp_path / "res" / "summary.csv")
+    assert set(summary["dataset"]) == {"competition", "benchmark"}
+    # one epoch leaves the model emitting phonemes on most frames: PER finite, above 0 (insertions can exceed 1)
+    assert (summary["mean"] > 0).all() and summary["mean"].map(np.isfinite).all()
+    records = list((tmp_path / "res").rglob("*.json"))
+    assert any("per_ci_high" in r.read_text() for r in records)
