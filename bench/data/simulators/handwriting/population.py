@@ -4,7 +4,8 @@ Each electrode's threshold crossings follow the attempted pen-tip velocity a lit
 time: exp-linear in a nonlinear (von Mises) directional tuning to the velocity ``lag`` seconds
 ahead, scaled by speed, plus a condition-independent component that rises after the go cue
 (the large movement-onset signal of motor cortex), on top of a baseline rate. Across days
-(sessions) baselines and gains drift, preferred directions rotate slowly and electrodes die.
+(sessions) baselines and gains drift, the day's overall signal quality varies, preferred
+directions rotate slowly and electrodes die.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 SPEED_REF = 5.0  # cm/s: speeds are measured against a typical writing speed
 MAX_DRIVE = 4.0  # cap on the exponent: rates stay within ~50x of baseline
+SESSION_QUALITY_SD = 0.25  # log SD of a day's overall tuning depth (array quality varies by day)
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,13 @@ def drifted(e: Electrodes, day_index: int, rng: np.random.Generator, quality: fl
     scales every tuning depth (how much of the writing the arrays pick up)."""
     walk = np.sqrt(max(day_index, 0))
     dead = rng.random(e.n) < 0.02 + 0.01 * day_index
+    day_quality = quality * np.exp(rng.normal(0, SESSION_QUALITY_SD))  # some days record better than others
     return replace(
         e,
         baseline_hz=e.baseline_hz * np.exp(rng.normal(0, 0.25, e.n)),
         preferred=e.preferred + rng.normal(0, 0.12, e.n) * walk,
-        depth=e.depth * np.exp(rng.normal(0, 0.15, e.n)) * quality,
-        speed_gain=e.speed_gain * quality,
+        depth=e.depth * np.exp(rng.normal(0, 0.15, e.n)) * day_quality,
+        speed_gain=e.speed_gain * day_quality,
         onset_gain=e.onset_gain * np.exp(rng.normal(0, 0.15, e.n)),
         alive=e.alive & ~dead,
     )
