@@ -121,10 +121,13 @@ class TorchBrainStream:
 def run(configs: Sequence[str], preset: str = "c_co_2016", n_chunks: int = 300, warmup: int = 20,
         rounds: int = 3, cache_dir: Path | None = None, log=print) -> list[dict] | None:
     try:
-        import torch_brain  # noqa: F401
+        import torch_brain
         from torch_brain.models import POYO  # noqa: F401
     except Exception as exc:  # ImportError, or a broken install of its dependencies
         log(f"torch_brain is not importable ({type(exc).__name__}: {exc}); skipping the POYO reference benchmark.")
+        return None
+    if not torch_brain.__version__.startswith("0.1."):  # 0.2 (the torchbrain extra) has another POYO API
+        log(f"torch_brain {torch_brain.__version__} is installed; the reference is 0.1.2 (the reference extra); skipping.")
         return None
     torch.set_num_threads(1)
     rec = _session(preset, cache_dir)
