@@ -151,4 +151,7 @@ def build_report(suite_dir: Path, records: list[Record], suite=None) -> list[Pat
     summary = suite_dir / "summary.csv"
     atomic_write_text(summary, df.to_csv(index=False))
     figs = plot_summary(df, suite_dir)
+    from bench.results.confusion import plot_confusions  # classification tasks storing a confusion matrix
+
+    figs += plot_confusions(records, suite_dir)
     return [md, csv, summary, *figs]

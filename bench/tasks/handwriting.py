@@ -36,6 +36,7 @@ class HandwritingCharacter(Task):
     kind = TaskKind.classification
     Params = HandwritingParams
     primary_metric = "accuracy"
+    class_names = CHARACTERS  # axis labels of the report's confusion figure
 
     def check_recording(self, rec: Recording) -> None:
         where = f"Recording {rec.path or rec.recording_id}"

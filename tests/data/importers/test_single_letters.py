@@ -73,6 +73,8 @@ def test_a_suite_scores_an_imported_file(tmp_path):
     [record] = load_records(out)
     assert record.trained and record.summary.mean > 0.5  # the cubes carry each character's signature
     assert np.array(record.sessions[0].metrics["confusion"]).shape == (31, 31)
+    assert (out / "confusion_t5.png").is_file()  # the report's confusion figure and per-session table
+    assert "t5.2019.05.08" in (out / "sessions.md").read_text()
 
 
 @pytest.mark.parametrize("kwargs, message", [
