@@ -77,6 +77,14 @@ def test_an_arbitrary_import_spec_validates_or_is_refused_cleanly(spec):
     assert out.bin_size_s is None or 1e-6 <= out.bin_size_s <= 3600
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_fuzzers_unmutated_inputs_are_valid(layout):
+    """The fuzzer starts from inputs that import and score: its faults are the only faults."""
+    out = run_case(import_case, layout, 0, "none", 0, -1, 0, timeout=TIME_BOUND_S)
+    assert out.kind == "ok", out.detail
+    assert run_case(h5_case, 0, "none", 0, timeout=TIME_BOUND_S).kind == "ok"
+
+
 @pytest.mark.parametrize("op", ["huge", "complex", "text", "float", "empty", "flip_bytes", "delete_group"])
 def test_each_kind_of_fault_is_exercised_and_clean(op):
     """The same check without hypothesis, one case per kind of fault (fails loudly if a kind breaks)."""
