@@ -17,7 +17,7 @@ from bench.errors import DataError
 from bench.registry import data_sources
 
 # Bump whenever generated content changes, so that cached files of older versions are not reused.
-HANDWRITING_SIMULATOR_VERSION = "1"
+HANDWRITING_SIMULATOR_VERSION = "2"
 FIRST_DAY = date(2019, 5, 8)  # the first day of the public T5 data
 # scale -> (sessions, trials per character). paper: ~27 trials per character in each of the
 # public data's days; default: fewer days, and enough trials for the trained decoders to learn
