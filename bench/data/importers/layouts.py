@@ -239,10 +239,16 @@ def _import_spikes(arrays: dict, spec: ImportSpec, names: ArrayNames, behaviour_
             target = checks.labels(vector(arrays, label_key, n, names, f"({n},): one label per trial"), spec.label_offset, label_key, names)
         if "trial_split" in arrays:
             given = split_codes(vector(arrays, "trial_split", n, names, f"({n},): one split per trial"), "trial_split", names)[o]
-        trials = Trials(ts[o], te[o], target[o], np.ones(n, bool))
+        valid = np.ones(n, bool)
+        if "trial_valid" in arrays:
+            valid = vector(arrays, "trial_valid", n, names, f"({n},): one validity flag per trial")
+            if valid.dtype.kind not in "biuf" or not np.isin(valid, [0, 1]).all():
+                raise fail(f"{names('trial_valid')} holds values other than true / false (1 / 0); expected one flag per trial.")
+            valid = valid.astype(bool)
+        trials = Trials(ts[o], te[o], target[o], valid[o])
         times += [ts.min(), te.max()]
-    elif "labels" in arrays or "label" in arrays or "trial_split" in arrays:
-        raise fail(f"Labels / trial_split in {names.where} need trials: give 'trial_start' and 'trial_end'.")
+    elif any(k in arrays for k in ("labels", "label", "trial_split", "trial_valid")):
+        raise fail(f"Labels / trial_split / trial_valid in {names.where} need trials: give 'trial_start' and 'trial_end'.")
 
     start = float(min(times))
     end = float(max(times)) + 1e-3  # half-open domain: keep the last spike inside

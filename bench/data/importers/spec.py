@@ -53,6 +53,7 @@ CANONICAL_KEYS = (
     "behaviour_timestamps",
     "trial_start",
     "trial_end",
+    "trial_valid",
 )
 
 # A CSV column: 0-based position (int) or header name (str).
@@ -96,6 +97,7 @@ class ImportSpec(SourceParams):
     trials_path: str | None = Field(None, description="csv, spikes: one row per trial")
     # NWB files: which behaviour series, and what the values of the trials' split column mean
     behaviour_series: str | None = Field(None, description="nwb: 'MODULE/NAME[/SERIES]' (default: the one *vel* / *pos* series)")
+    valid_column: str | None = Field(None, description="nwb: trials column marking valid trials (bool, 0/1, or 'R' / 'success')")
     split_names: dict[str, Literal["train", "valid", "test"]] = Field(
         default_factory=dict, description="nwb: split column value -> split (NLB: {val: test})"
     )

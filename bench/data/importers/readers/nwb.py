@@ -4,7 +4,7 @@ Read: the ``units`` table (``spike_times``, one row per unit; ids from its ``id`
 behaviour time series (a ``TimeSeries`` / ``SpatialSeries`` anywhere under ``processing`` or
 ``acquisition``, e.g. MC_Maze's ``behavior/hand_vel`` or DANDI 000688's
 ``behavior/Velocity/cursor_vel``), and the ``trials`` table (``start_time``, ``stop_time`` and
-optional label and split columns). Behaviour samples that hold NaN (NLB marks missing samples
+optional label, validity and split columns). Behaviour samples that hold NaN (NLB marks missing samples
 so) are dropped, which leaves a gap in the sampling; the spikes layout cuts segments at gaps.
 """
 
@@ -144,6 +144,17 @@ def _trial_column(table, column, path: Path, field: str) -> np.ndarray:
     return np.asarray(table[column][:])
 
 
+VALID_WORDS = ("r", "success", "successful", "reward", "rewarded", "true", "1")
+
+
+def _valid_flags(raw: np.ndarray) -> np.ndarray:
+    """Booleans / 0-1 as they are; text true for a success ('R' as DANDI 000688's result, 'success', ...)."""
+    if raw.dtype.kind in "biuf":
+        return raw
+    text = np.array([(x.decode() if isinstance(x, bytes) else str(x)).strip().lower() for x in raw.reshape(-1)])
+    return np.isin(text, VALID_WORDS)
+
+
 def _read_trials(nwbfile, spec: ImportSpec, path: Path, arrays: dict, names: dict) -> None:
     table = nwbfile.trials
     if table is None or len(table) == 0:
@@ -156,6 +167,9 @@ def _read_trials(nwbfile, spec: ImportSpec, path: Path, arrays: dict, names: dic
     if spec.label_column is not None:
         arrays["labels"] = _trial_column(table, spec.label_column, path, "label_column")
         names["labels"] = f"trials.{spec.label_column}"
+    if spec.valid_column is not None:
+        arrays["trial_valid"] = _valid_flags(_trial_column(table, spec.valid_column, path, "valid_column"))
+        names["trial_valid"] = f"trials.{spec.valid_column}"
     if spec.split_column is not None:
         raw = _trial_column(table, spec.split_column, path, "split_column")
         text = np.array([(x.decode() if isinstance(x, bytes) else str(x)).strip() for x in raw.reshape(-1)])

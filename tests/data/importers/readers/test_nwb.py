@@ -33,8 +33,11 @@ def _spikes(rng, nwb: NWBFile, ids=None) -> list[np.ndarray]:
 def _trials(nwb: NWBFile, splits=("train", "train", "val", "train", "val")) -> None:
     nwb.add_trial_column(name="target_id", description="reach target")
     nwb.add_trial_column(name="split", description="NLB split")
+    nwb.add_trial_column(name="result", description="R: rewarded, A: aborted (DANDI 000688)")
+    nwb.add_trial_column(name="success", description="NLB success flag")
     for i, split in enumerate(splits):
-        nwb.add_trial(start_time=0.5 + 2.0 * i, stop_time=1.9 + 2.0 * i, target_id=i % 3, split=split)
+        nwb.add_trial(start_time=0.5 + 2.0 * i, stop_time=1.9 + 2.0 * i, target_id=i % 3, split=split,
+                      result="A" if i == 1 else "R", success=i != 3)
 
 
 def _write(nwb: NWBFile, path) -> None:
@@ -73,6 +76,11 @@ def test_mc_maze_layout_round_trip(tmp_path):
     np.testing.assert_allclose(rec.trials.start, 0.5 + 2.0 * np.arange(5))
     np.testing.assert_allclose(rec.trials.end, 1.9 + 2.0 * np.arange(5))
     np.testing.assert_array_equal(rec.trials.target_id, np.arange(5) % 3)
+    assert rec.trials.is_valid.all()  # no valid_column: every trial counts
+    # failed trials from a text column (DANDI's result 'R') or a boolean one (NLB's success)
+    for column, invalid in (("result", 1), ("success", 3)):
+        r = load_recording(import_from_spec(dict(spec, valid_column=column), tmp_path / column, base_dir=tmp_path)[0])
+        np.testing.assert_array_equal(r.trials.is_valid, np.arange(5) != invalid)
     # the file's 'val' trials are the test split (split_names), as torch_brain uses NLB's val
     test_starts = [s for s, _ in rec.splits["test"]]
     np.testing.assert_allclose(test_starts, [4.5, 8.5])
@@ -153,4 +161,19 @@ def test_malformed_nwb_files_give_clean_errors(tmp_path):
     _write(nwb, tmp_path / "odd_split.nwb")
     _expect(tmp_path, dict(path="odd_split.nwb", split_column="split", split_names={"val": "test"}),
             "Trials.split in", "odd_split.nwb", "'holdout'", "expected train, valid or test")
+    _expect(tmp_path, dict(path="maze.nwb", valid_column="outcome"), "no column 'outcome'", "valid_column")
     _expect(tmp_path, dict(path="maze.nwb", layout="trials", bin_size_s=0.02), "layout must be 'spikes'")
+
+
+def test_trial_valid_flags_in_the_spikes_layout():
+    """The canonical 'trial_valid' (what valid_column reads) from any reader: booleans or 0/1, one per trial."""
+    from bench.data.importers import import_arrays
+
+    arrays = {"spike_times": np.array([0.1, 0.5, 1.2, 2.5]), "spike_units": np.array([0, 1, 0, 1]),
+              "trial_start": np.array([2.0, 0.0]), "trial_end": np.array([2.9, 1.5])}
+    rec = import_arrays({**arrays, "trial_valid": np.array([1, 0])})
+    np.testing.assert_array_equal(rec.trials.is_valid, [False, True])  # sorted by start with their trials
+    with pytest.raises(DataError, match="trial_valid.*true / false"):
+        import_arrays({**arrays, "trial_valid": np.array([2, 0])})
+    with pytest.raises(DataError, match="trial_valid.*need trials"):
+        import_arrays({k: v for k, v in arrays.items() if not k.startswith("trial")} | {"trial_valid": np.array([1])})
