@@ -92,3 +92,23 @@ def test_bad_files_name_the_file_and_variable_and_write_nothing(tmp_path, kwargs
         import_from_spec({"recipe": RECIPE, "path": str(day)}, tmp_path / "out")
     assert str(path) in str(err.value)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_willett_source_imports_every_day_folder_and_caches(tmp_path):
+    from bench.registry import data_sources
+
+    root = tmp_path / "Datasets"
+    for i, day in enumerate(("t5.2019.05.08", "t5.2019.11.25")):
+        write_single_letters(root / day, seed=i)
+    (root / "notes").mkdir()  # a folder without singleLetters.mat is not a day
+    cls = data_sources.get("willett_handwriting")
+    src = cls(cls.Params(path=str(root)), cache_dir=tmp_path / "cache")
+    paths = src.materialize(progress=False)
+    assert [p.stem for p in paths] == ["t5.2019.05.08", "t5.2019.11.25"]
+    stamp = paths[0].stat().st_mtime_ns
+    assert src.materialize(progress=False) == paths and paths[0].stat().st_mtime_ns == stamp
+    assert load_recording(paths[1]).recording_id == "t5.2019.11.25"
+    only = cls(cls.Params(path=str(root), sessions=["t5.2019.11.25"]), cache_dir=tmp_path / "cache")
+    assert [p.stem for p in only.materialize(progress=False)] == ["t5.2019.11.25"]
+    with pytest.raises(DataError, match=r"no day folder\(s\) \['t5.2020.01.01'\]"):
+        cls(cls.Params(path=str(root), sessions=["t5.2020.01.01"]), cache_dir=tmp_path / "cache").materialize(False)
