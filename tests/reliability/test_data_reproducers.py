@@ -3,6 +3,7 @@ recording with almost no spikes, a loud warning) instead of a traceback or a sil
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -63,13 +64,16 @@ def test_a_faulty_recording_file_is_refused_at_load(tmp_path, name, values, mess
     assert str(path) in _one_paragraph(err.value)
 
 
-def test_a_recording_with_one_spike_is_loudly_flagged(tmp_path):
+def _rebuilt(rec, **changes):
+    """The recording built again (its construction checks run) with some fields changed."""
+    fields = {k: getattr(rec, k) for k in rec.__dataclass_fields__ if not k.startswith("_")}
+    return type(rec)(**{**fields, **changes})
+
+
+def test_a_recording_with_one_spike_is_loudly_flagged():
     rec = make_recording(n_trials=12, n_units=4)
-    keep = slice(0, 1)
-    rec_one = make_recording(n_trials=12, n_units=4)
     with pytest.warns(SparseSpikesWarning, match=r"only 1 of its 1 spikes lie inside its domain"):
-        type(rec)(**{**{k: getattr(rec_one, k) for k in rec.__dataclass_fields__ if not k.startswith("_")},
-                     "spike_times": rec.spike_times[keep], "spike_units": rec.spike_units[keep]})
+        _rebuilt(rec, spike_times=rec.spike_times[:1], spike_units=rec.spike_units[:1])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an intact recording raises no warning
         make_recording(n_trials=12, n_units=4)
@@ -106,8 +110,7 @@ def test_an_empty_test_split_is_refused():
 def test_a_reversed_test_split_in_memory_is_refused():
     rec = make_recording(n_trials=12, n_units=4)
     with pytest.raises(DataError, match=r"split 'test'.*ends at 1 s before it starts at 5 s"):
-        type(rec)(**{**{k: getattr(rec, k) for k in rec.__dataclass_fields__ if not k.startswith("_")},
-                     "splits": {**rec.splits, "test": Intervals(np.array([5.0]), np.array([1.0]))}})
+        _rebuilt(rec, splits={**rec.splits, "test": Intervals(np.array([5.0]), np.array([1.0]))})
 
 
 def test_a_valid_recording_scores_unchanged(tmp_path):
@@ -201,32 +204,57 @@ def test_an_hdf5_pattern_lists_files_inside_its_folder_only(tmp_path):
     assert src.materialize() == [tmp_path / "data" / "sub" / "a.h5"]
 
 
-def test_allow_pickle_cannot_come_from_a_suite_or_spec(tmp_path):
+def _suite_error(tmp_path: Path, dataset: str) -> str:
+    """The one-paragraph error of load_suite on a tiny suite with this dataset entry."""
     from bench.suite.loader import load_suite
 
-    with pytest.raises(DataError, match=r"allow_pickle cannot be set in an import spec or a suite file"):
-        validate_spec({"path": "x.npz", "bin_size_s": 0.02, "allow_pickle": True})
     suite = tmp_path / "suite.yaml"
     suite.write_text(
         "name: s\ntask: reaching_velocity\nchunk_ms: 20\nseeds: [0]\n"
-        "datasets:\n  - {name: d, source: import, params: {path: x.npz, bin_size_s: 0.02, allow_pickle: true}}\n"
-        "models:\n  - {name: wiener, params: {bin_ms: 20, n_lags: 2}}\n"
+        f"datasets:\n  - {dataset}\nmodels:\n  - {{name: wiener, params: {{bin_ms: 20, n_lags: 2}}}}\n"
     )
-    with pytest.raises(BenchError, match=r"allow_pickle cannot be set .*--allow-pickle") as err:
+    with pytest.raises(BenchError) as err:
         load_suite(suite)
-    _one_paragraph(err.value)
+    return _one_paragraph(err.value)
+
+
+def test_allow_pickle_cannot_come_from_a_suite_or_spec(tmp_path):
+    with pytest.raises(DataError, match=r"allow_pickle cannot be set in an import spec or a suite file"):
+        validate_spec({"path": "x.npz", "bin_size_s": 0.02, "allow_pickle": True})
+    text = _suite_error(tmp_path, "{name: d, source: import, params: {path: x.npz, bin_size_s: 0.02, allow_pickle: true}}")
+    assert re.search(r"allow_pickle cannot be set .*--allow-pickle", text), text
 
 
 def test_an_hdf5_pattern_escaping_its_folder_is_a_clean_suite_error(tmp_path):
-    from bench.suite.loader import load_suite
-
     (tmp_path / "data").mkdir()
-    suite = tmp_path / "suite.yaml"
-    suite.write_text(
-        "name: s\ntask: reaching_velocity\nchunk_ms: 20\nseeds: [0]\n"
-        "datasets:\n  - {name: d, source: hdf5, params: {path: data, pattern: '../../../etc/*'}}\n"
-        "models:\n  - {name: wiener, params: {bin_ms: 20, n_lags: 2}}\n"
-    )
-    with pytest.raises(BenchError, match=r"pattern '\.\./\.\./\.\./etc/\*' must be a relative glob inside the folder") as err:
-        load_suite(suite)
-    _one_paragraph(err.value)
+    text = _suite_error(tmp_path, "{name: d, source: hdf5, params: {path: data, pattern: '../../../etc/*'}}")
+    assert re.search(r"pattern '\.\./\.\./\.\./etc/\*' must be a relative glob inside the folder", text), text
+
+
+def test_bench_import_refuses_a_path_id_and_pickles_unless_its_runner_allows_them(tmp_path):
+    """Through the command line: exit 2 with one paragraph and no traceback, nothing written; the
+    person running ``bench import`` (not the spec) allows unpickling with --allow-pickle."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    obj = np.empty(3, dtype=object)
+    obj[:] = [rng.poisson(1.0, (2, n)) for n in (5, 7, 6)]
+    np.savez(tmp_path / "v.npz", trial_counts=obj, labels=[0, 1, 0])
+    spec = tmp_path / "spec.yaml"
+    root = Path(__file__).resolve().parents[2]
+
+    def bench_import(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bench", "import", str(spec), "--out", str(tmp_path / "out"), *extra],
+                              capture_output=True, text=True, cwd=root, timeout=120)
+
+    spec.write_text("path: v.npz\nbin_size_s: 0.02\nrecording_id: ../../escaped\n")
+    bad = bench_import("--allow-pickle")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "must be a plain name" in bad.stderr
+    assert not (tmp_path / "out").exists() and not list(tmp_path.parent.glob("escaped*"))
+    spec.write_text("path: v.npz\nbin_size_s: 0.02\n")
+    refused = bench_import()
+    assert refused.returncode == 2 and "--allow-pickle" in refused.stderr and "Traceback" not in refused.stderr
+    allowed = bench_import("--allow-pickle")
+    assert allowed.returncode == 0, allowed.stderr
+    assert len(load_recording(tmp_path / "out" / "v.h5").trials) == 3
