@@ -47,12 +47,21 @@ def run_folder_lock(out: Path) -> Iterator[Path]:
                 f"Run folder {out} is in use by another `bench run` ({holder}). Wait for it to finish (its "
                 "records are kept; rerunning afterwards resumes), stop it, or give this run another --out."
             ) from None
+        _remove_interrupted_writes(out)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
                   .encode(), 0)
         yield out
     finally:
         os.close(fd)  # releases the lock; the file stays (removing it would race with the next holder)
+
+
+def _remove_interrupted_writes(out: Path) -> None:
+    """Delete the hidden temp files a killed writer left (never read as records; only clutter). Safe
+    under the lock: no other process of this harness writes into the folder meanwhile."""
+    for folder in (out, out / "records"):
+        for tmp in folder.glob(".tmp-*"):
+            tmp.unlink(missing_ok=True)
 
 
 def holds_run_folder(run: F) -> F:

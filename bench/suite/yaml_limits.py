@@ -134,8 +134,9 @@ def read_yaml(path: Path) -> Any:
         line = data[: exc.start].count(b"\n") + 1
         raise SuiteError(f"Suite file {path} is not UTF-8 text: byte {data[exc.start]:#04x} at offset {exc.start} "
                          f"(line {line}) cannot be decoded; save the file as UTF-8.") from None
-    loader = _LimitedLoader(text)
+    loader = None
     try:
+        loader = _LimitedLoader(text)  # its reader refuses control characters here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -148,7 +149,8 @@ def read_yaml(path: Path) -> Any:
     except (RecursionError, ValueError, TypeError, OverflowError) as exc:  # a constructor PyYAML did not guard
         raise SuiteError(f"Suite file {path} cannot be read as a suite: {clip(str(exc))}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _yaml_message(exc: yaml.YAMLError) -> str:
@@ -158,4 +160,6 @@ def _yaml_message(exc: yaml.YAMLError) -> str:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         return clip("; ".join(parts)) + where + "."
-    return clip(str(exc))
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"character {exc.character:#06x} at offset {exc.position} is a control character YAML does not allow."
+    return clip(" ".join(str(exc).split()))

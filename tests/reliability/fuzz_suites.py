@@ -1,0 +1,254 @@
+"""Fuzz suite validation: mutate the committed suite files and check each outcome is a valid suite or a
+BenchError (one bounded paragraph), never a traceback or a hang; then run a sample of the accepted
+mutants on a tiny budget (tiny generated data, 1 epoch) and check no run crashes.
+
+    python -m tests.reliability.fuzz_suites --n 10000 --run 8
+
+Mutations are YAML-level (values of other types, extreme and non-finite numbers, path-like names,
+deleted / unknown / duplicated keys, deep nesting, aliases) on the parsed file, then text- and
+byte-level (invalid UTF-8, truncation, random YAML tokens, duplicated lines, billion laughs, deep
+brackets) on the written text. The hypothesis test (test_suite_fuzz.py) draws from the same ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.suite.loader import load_suite
+from bench.suite.plan import plan_runs
+from tests.reliability.fuzz_data import Outcome, run_case
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITES = sorted((ROOT / "suites").glob("*.yaml"))
+SOURCES = [p.read_text() for p in SUITES]
+
+FIELD_NAMES = ["name", "task", "datasets", "models", "seeds", "chunk_ms", "train", "latency", "params", "label",
+               "source", "epochs", "lr", "batch_size", "hidden", "n_lags", "alphas", "sessions", "jobs", "threads",
+               "protocol", "dataset_params", "needs_gpu", "leaderboard", "device", "bogus", "<<", "allow_pickle",
+               "path", "pattern", "n_trials", "n_neurons", "n_sessions", "window_s", "max_minutes", "dim"]
+VALUES: list[Any] = [
+    None, True, False, 0, 1, -1, 2, 7, 10**9, -(10**9), 10**19, 10**40, 0.0, 1e-9, -1e-9, 0.5, 1e300, -1e300,
+    float("nan"), float("inf"), float("-inf"), "", " ", "x", "..", ".", "../../x", "/etc/passwd", "a/b", "\\x",
+    "~", "\x00", "é", "x" * 5000, "1e9", "nan", "true", "null", [], {}, [[]], [1, 2], {"a": 1}, ["x"],
+    {"name": "gru"}, {"name": ".."}, [0, -1], [float("nan")], list(range(50)),
+]
+TOKENS = ["&a ", "*a", "*zz", ": ", "- ", "[", "]", "{", "}", ",", "!!python/object/apply:os.system ['true']",
+          "<<: *a", "? ", "|", ">", "%YAML 1.1\n", "---\n", "...\n", "\t", "#", "'", '"', "!!binary AAAA", "\\u0000",
+          "!!float", "!!int", "!!str", "!!set", "!!omap", "!!timestamp"]
+LAUGHS = "b0: &b0 [z, z, z, z, z, z, z, z, z, z]\n" + "".join(
+    f"b{i}: &b{i} [{', '.join([f'*b{i - 1}'] * 10)}]\n" for i in range(1, 9))
+
+
+def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path to a value inside ``obj`` (dict keys and list indices)."""
+    out = [prefix]
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, prefix + (i,))
+    return out
+
+
+def _parent(obj: Any, path: tuple):
+    for p in path[:-1]:
+        obj = obj[p]
+    return obj
+
+
+def _random_value(rng: random.Random, old: Any) -> Any:
+    choice = rng.random()
+    if isinstance(old, (int, float)) and not isinstance(old, bool) and choice < 0.4:
+        return rng.choice([-1, 0, 1e-9, 1e9, 10**12, -(10**12), 1.5, float("nan"), float("inf")]) * (old or 1)
+    if isinstance(old, str) and choice < 0.3:
+        return rng.choice(["..", "../" + old, "/tmp/" + old, old * 100, old + "/x", "." + old, old.upper(), ""])
+    if choice < 0.45:
+        return rng.choice([str(old), [old], {"x": old}, {"name": old}])
+    return copy.deepcopy(rng.choice(VALUES))
+
+
+def mutate_tree(tree: Any, rng: random.Random) -> tuple[Any, str]:
+    """One structural mutation of the parsed suite; returns it and a description."""
+    tree = copy.deepcopy(tree)
+    paths = [p for p in _paths(tree) if p]
+    op = rng.choice(["set", "set", "set", "delete", "add", "duplicate", "nest", "rename"])
+    if not paths or not isinstance(tree, dict):
+        return rng.choice(VALUES), "replace whole"
+    path = rng.choice(paths)
+    parent, key = _parent(tree, path), path[-1]
+    if op == "set":
+        parent[key] = _random_value(rng, parent[key])
+    elif op == "delete":
+        del parent[key]
+    elif op == "add":
+        target = parent[key] if isinstance(parent[key], dict) else parent if isinstance(parent, dict) else tree
+        target[rng.choice(FIELD_NAMES)] = copy.deepcopy(rng.choice(VALUES))
+    elif op == "duplicate" and isinstance(parent, list):
+        parent.append(copy.deepcopy(parent[key]))
+    elif op == "nest":
+        value: Any = parent[key]
+        for _ in range(rng.choice([1, 3, 10, 40, 200])):
+            value = [value] if rng.random() < 0.5 else {"k": value}
+        parent[key] = value
+    elif op == "rename" and isinstance(parent, dict):
+        parent[rng.choice(FIELD_NAMES)] = parent.pop(key)
+    return tree, f"{op} {'.'.join(map(str, path))[:60]}"
+
+
+def mutate_text(text: str, rng: random.Random) -> tuple[bytes, str]:
+    """One text- or byte-level mutation of a suite file."""
+    op = rng.choice(["bytes", "utf8", "truncate", "token", "token", "dup_line", "laughs", "brackets", "long_line",
+                     "anchor"])
+    lines = text.splitlines(keepends=True) or [""]
+    i = rng.randrange(len(lines))
+    data = text.encode()
+    if op == "bytes":
+        b = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            if b:
+                b[rng.randrange(len(b))] = rng.randrange(256)
+        return bytes(b), op
+    if op == "utf8":
+        at = rng.randrange(len(data) + 1)
+        return data[:at] + rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00", b"\xef\xbb\xbf"]) + data[at:], op
+    if op == "truncate":
+        return data[: rng.randrange(len(data) + 1)], op
+    if op == "token":
+        at = rng.randrange(len(text) + 1)
+        return (text[:at] + rng.choice(TOKENS) + text[at:]).encode(), op
+    if op == "dup_line":
+        return "".join(lines[: i + 1] + [lines[i]] + lines[i + 1:]).encode(), op
+    if op == "laughs":
+        return (LAUGHS + text + "description: *b8\n").encode(), op
+    if op == "brackets":
+        depth = rng.choice([40, 1000, 50_000])
+        return (text + f"\ndescription: {'[' * depth}{']' * depth}\n").encode(), f"{op} {depth}"
+    if op == "long_line":
+        return (text + "\ndescription: " + "y" * rng.choice([10_000, 500_000]) + "\n").encode(), op
+    # anchor: alias a part of the file elsewhere (or a missing anchor)
+    return (text.replace("train:", "train: &t", 1) + rng.choice(["\nlatency: *t\n", "\nextra: *t\n", "\nx: *nope\n"])
+            ).encode(), op
+
+
+def mutant(index: int, seed: int) -> tuple[bytes, str]:
+    """The mutated suite file ``(bytes, description)`` for ``seed`` from committed suite ``index``."""
+    rng = random.Random(seed)
+    text = SOURCES[index % len(SOURCES)]
+    notes = [SUITES[index % len(SUITES)].name]
+    tree = yaml.safe_load(text)
+    for _ in range(rng.randint(0, 3)):
+        tree, note = mutate_tree(tree, rng)
+        notes.append(note)
+    if len(notes) > 1:
+        try:
+            text = yaml.safe_dump(tree, sort_keys=False, width=1 << 20)
+        except RecursionError:  # nested past PyYAML's dumper (the text mutations test deep nesting instead)
+            notes.append("(too deep to write: unmutated text)")
+    data = text.encode()
+    if len(notes) == 1 or rng.random() < 0.4:
+        data, note = mutate_text(text, rng)
+        notes.append(note)
+    return data, "; ".join(notes)
+
+
+def validate_case(workdir: Path, index: int, seed: int) -> None:
+    """What `bench validate` does, on one mutant written next to a copy of its suite's neighbours."""
+    data, _ = mutant(index, seed)
+    path = workdir / "suite.yaml"
+    path.write_bytes(data)
+    plan_runs(load_suite(path))
+
+
+def tiny_run(data: bytes, workdir: Path, timeout: float) -> tuple[str, str]:
+    """Run an accepted mutant on tiny simulated data for 1 epoch in a subprocess: ('ok' | 'error' |
+    'crash' | 'hang', detail). Datasets are replaced by one tiny simulator session; models, their
+    parameters and the suite's other settings are kept."""
+    raw = yaml.safe_load(data.decode())
+    raw["train"] = {**(raw.get("train") or {}), "epochs": 1, "max_minutes": 0.5}
+    for m in raw.get("models", []):
+        if isinstance(m, dict) and isinstance(m.get("train"), dict):
+            m["train"] = {**m["train"], "epochs": 1, "max_minutes": 0.5}
+    raw["latency"] = {**(raw.get("latency") or {}), "n_chunks": 10, "warmup": 1}
+    raw["seeds"] = (raw.get("seeds") or [0])[:1]
+    for ds in raw.get("datasets", []):
+        if isinstance(ds, dict) and ds.get("source") == "simulator":
+            ds["params"] = {**(ds.get("params") or {}), "n_sessions": 1, "n_trials": 12, "n_neurons": 12}
+            ds.pop("sessions", None)
+    path = workdir / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    cmd = [sys.executable, "-m", "bench", "run", str(path), "--out", str(workdir / "run"), "--no-progress",
+           "--cache-dir", str(workdir / "cache")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return "hang", f"over {timeout:.0f} s"
+    if done.returncode == 0:
+        return "ok", ""
+    if done.returncode == 2 and "Traceback" not in done.stderr:
+        return "error", done.stderr.strip()[:300]
+    return "crash", done.stderr[-2000:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=10_000, help="number of mutated suite files")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timeout", type=float, default=10.0, help="seconds after which a validation counts as a hang")
+    ap.add_argument("--run", type=int, default=0, help="accepted mutants to run on tiny data (1 epoch)")
+    ap.add_argument("--run-timeout", type=float, default=600.0)
+    ap.add_argument("--show", type=int, default=3)
+    ap.add_argument("--save", type=Path, default=None, help="folder for the files of tracebacks and hangs")
+    args = ap.parse_args(argv)
+    counts = {"ok": 0, "error": 0, "traceback": 0, "hang": 0}
+    findings: list[tuple[int, Outcome]] = []
+    accepted: list[int] = []
+    slowest = 0.0
+    t0 = time.perf_counter()
+    for k in range(args.n):
+        seed = args.seed * 1_000_003 + k
+        outcome = run_case(validate_case, k, seed, timeout=args.timeout)
+        counts[outcome.kind] += 1
+        slowest = max(slowest, outcome.seconds)
+        if outcome.kind == "error" and ("\n" in outcome.detail or len(outcome.detail) > 3000):
+            counts["traceback"] += 1  # an unbounded or multi-line message is a finding too
+            outcome = Outcome("traceback", "unbounded message: " + outcome.detail[:500], outcome.seconds)
+        if outcome.kind in ("traceback", "hang"):
+            findings.append((k, outcome))
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+                (args.save / f"mutant_{k}.yaml").write_bytes(mutant(k, seed)[0])
+        elif outcome.kind == "ok":
+            accepted.append(k)
+    elapsed = time.perf_counter() - t0
+    print(json.dumps({"files": args.n, **counts, "accepted": len(accepted), "slowest_s": round(slowest, 2),
+                      "seconds": round(elapsed, 1)}))
+    for k, outcome in findings[: args.show]:
+        print(f"--- mutant {k} ({mutant(k, args.seed * 1_000_003 + k)[1]}): {outcome.kind}\n{outcome.detail[-1500:]}")
+    runs = {"ok": 0, "error": 0, "crash": 0, "hang": 0}
+    rng = random.Random(args.seed)
+    for k in rng.sample(accepted, min(args.run, len(accepted))):
+        with tempfile.TemporaryDirectory(prefix="fuzzsuite-") as tmp:
+            kind, detail = tiny_run(mutant(k, args.seed * 1_000_003 + k)[0], Path(tmp), args.run_timeout)
+        runs[kind] += 1
+        print(f"tiny run of mutant {k} ({mutant(k, args.seed * 1_000_003 + k)[1]}): {kind} {detail[-600:]}", flush=True)
+    if args.run:
+        print(json.dumps({"tiny_runs": runs}))
+    return 1 if counts["traceback"] or counts["hang"] or runs["crash"] or runs["hang"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
