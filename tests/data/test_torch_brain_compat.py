@@ -275,3 +275,89 @@ def test_imported_session_loads_with_torch_brain(tmp_path):
                          "trial_end": np.arange(0.0, 19.0, 2.0) + 1.5}, recording_id="imported_session", behaviour_name="cursor")
     path = save_recording(rec, tmp_path / "imported" / "imported_session.h5")
     _check_torch_brain_reads(path, load_recording(path))
+
+
+# ----------------------------------------------------------------------------- one session, three ways, one suite
+
+
+def _brainsets_copy(rec, folder, sid):
+    """``rec`` as torch_brain 0.2.1's pipeline writes a Perich & Miller session (task 'REACHING', NaN targets of failed trials)."""
+    td = _temporaldata().lib
+    iv = lambda x: td.Interval(start=x.start.copy(), end=x.end.copy())  # noqa: E731
+    t, b = rec.trials, rec.behaviour
+    target = np.where(t.is_valid, t.target_id, np.nan)
+    data = td.Data(
+        brainset=td.Data(id=PERICH), subject=td.Data(id="c"), session=td.Data(id=sid, task="REACHING"),
+        spikes=td.IrregularTimeSeries(timestamps=rec.spike_times, unit_index=rec.spike_units, domain="auto"),
+        units=td.ArrayDict(id=np.array([f"group_M1/elec{k}/unit_{k}" for k in range(rec.n_units)])),
+        cursor=td.IrregularTimeSeries(timestamps=b.timestamps, vel=b.vel, domain="auto"),
+        trials=td.Interval(start=t.start, end=t.end, target_id=target, result=np.where(t.is_valid, "R", "F")),
+        movement_phases=td.Data(**{k: iv(v) for k, v in rec.phases.items()}, domain="auto"),
+        cursor_outlier_segments=iv(rec.outliers), domain=iv(rec.domain),
+    )
+    for split in ("train", "valid", "test"):
+        setattr(data, f"{split}_domain", iv(rec.splits[split]))
+    _save(data, folder / PERICH, sid)
+
+
+def _nwb_copy(rec, path):
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+
+    nwb = NWBFile(session_description="copy", identifier="copy", session_start_time=datetime.datetime(2016, 10, 4, tzinfo=datetime.timezone.utc))
+    for k in range(rec.n_units):
+        nwb.add_unit(spike_times=rec.spike_times[rec.spike_units == k])
+    nwb.create_processing_module("behavior", "behaviour").add(
+        TimeSeries(name="cursor_vel", data=rec.behaviour.vel, timestamps=rec.behaviour.timestamps, unit="cm/s"))
+    for column in ("target_id", "result", "split"):
+        nwb.add_trial_column(name=column, description=column)
+    t = rec.trials
+    for i in range(len(t)):
+        split = next((n for n, v in rec.splits.items() if v.contains(np.array([t.start[i] + 1e-6]))[0]), "train")
+        nwb.add_trial(start_time=t.start[i], stop_time=t.end[i], target_id=int(t.target_id[i]),
+                      result="R" if t.is_valid[i] else "F", split=split)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+
+
+SUITE = """name: three_ways
+task: reaching_velocity
+chunk_ms: 50
+seeds: [0]
+jobs: 1
+threads: 1
+train: {epochs: 2, batch_size: 16}
+latency: {threads: 1, warmup: 2, n_chunks: 10}
+datasets:
+  - {name: simulator, source: simulator, params: %s}
+  - {name: torch_brain_folder, source: brainsets, params: {path: perich_miller_population_2018}}
+  - {name: nwb, source: import, params: {path: session.nwb, behaviour_name: cursor, label_column: target_id, valid_column: result, split_column: split}}
+models:
+  - {name: wiener}
+"""
+
+
+def test_one_session_read_three_ways_scores_alike(tmp_path):
+    """The simulator's session, its torch_brain-layout copy and its NWB copy through one suite: the folder
+    scores exactly as the simulator (same splits and phases); NWB close (its reach period is the whole trial)."""
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from bench.data.simulators.nhp import SimulatorParams, session_specs, simulate_session
+    from tests.conftest import ROOT
+
+    params = {"preset": "c_co_2016", "n_sessions": 1, "n_trials": 40, "n_neurons": 30}
+    rec = simulate_session(session_specs(SimulatorParams(**params))[0])
+    _brainsets_copy(rec, tmp_path, "c_20161004_center_out_reaching")
+    _nwb_copy(rec, tmp_path / "session.nwb")
+    (tmp_path / "suite.yaml").write_text(SUITE % json.dumps(params))
+    cmd = [sys.executable, "-m", "bench", "run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "runs"),
+           "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r2 = pd.read_csv(tmp_path / "runs" / "summary.csv").set_index("dataset")["mean"]
+    assert r2["simulator"] > 0.2
+    assert r2["torch_brain_folder"] == pytest.approx(r2["simulator"], abs=1e-9)
+    assert r2["nwb"] == pytest.approx(r2["simulator"], abs=0.1)
