@@ -244,7 +244,7 @@ class Tracker:
             return None
 
     def _log_run(self, record: Record, fits: list[list[dict]]) -> str:
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
 
         now = time.time()
         prov = record.provenance

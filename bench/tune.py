@@ -16,8 +16,6 @@ when a study runs (``pip install -e ".[tune]"``).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ import yaml
 
 from bench import registry
 from bench.errors import BenchError, SuiteError
+from bench.results.records import atomic_write_text
 from bench.suite.loader import LoadedSuite, validate_params
 from bench.suite.schema import DatasetSpec, ModelSpec, TuneSpec
 from bench.training.config import TrainConfig
@@ -218,7 +217,7 @@ def tune(suite_path: str | Path, model: str, dataset: str | None = None, trials:
     with warnings.catch_warnings():  # heartbeats are "experimental" in optuna 5, and have been for years
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = optuna.storages.RDBStorage(
-            storage_url, heartbeat_interval=10, grace_period=30,
+            storage_url, heartbeat_interval=5, grace_period=15,
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
     space_attr = {d.key: {d.kind: list(d.choices) or [d.low, d.high], **({"step": d.step} if d.step else {})}
                   for d in dims}
@@ -289,6 +288,9 @@ def tune(suite_path: str | Path, model: str, dataset: str | None = None, trials:
         study.optimize(objective, n_trials=None, catch=(), callbacks=[
             announce, optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,
                                                                      optuna.trial.TrialState.PRUNED))])
+    with warnings.catch_warnings():  # a trial of a killed process, stale by now: failed (and retried), not "running"
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     states = [t.state for t in finished()]
     complete = sum(s == optuna.trial.TrialState.COMPLETE for s in states)
     if complete == 0:
@@ -333,13 +335,6 @@ def write_best_suite(suite: LoadedSuite, model: ModelSpec, dataset: DatasetSpec,
     raw["description"] = note
     text = f"# {note}\n" + yaml.safe_dump(raw, sort_keys=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".yaml")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write_text(path, text)
     load_suite(path)  # what was written is a valid suite
     return path
