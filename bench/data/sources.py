@@ -137,6 +137,15 @@ class BrainsetsSource(FolderSource):
     """
 
     def materialize(self, progress: bool = True) -> list[Path]:
+        folder = self.resolve(self.params.path)
+        if folder.is_dir() and not any(folder.glob(self.params.pattern)):
+            inner = sorted(d.name for d in folder.iterdir() if d.is_dir() and any(d.glob("*.h5")))
+            if inner:  # the processed root of `brainsets config`, not one brainset's folder
+                raise DataError(
+                    f"Data folder {folder} (data source 'brainsets', field 'path') holds no '{self.params.pattern}' "
+                    f"files but brainset folders ({', '.join(inner[:8])}); point 'path' at one of them, e.g. "
+                    f"{folder / inner[0]}."
+                )
         files = super().materialize(progress)
         unsplit = [f.name for f in files if not _has_split_domains(f)]
         if unsplit:

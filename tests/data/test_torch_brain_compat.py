@@ -183,6 +183,9 @@ def _check_harness_reads(folder, paths):
     # unit namespacing: brainset / session / unit, torch_brain's "<session>/<unit>" within its dataset
     assert unit_keys(rec)[0] == f"{PERICH}/c_20131003_center_out_reaching/group_M1/elec0/unit_0"
 
+    with pytest.raises(DataError, match=f"holds no '\\*.h5' files but brainset folders \\({ODOHERTY}, {NLB}, {PERICH}\\)"):
+        BrainsetsSource(FolderParams(path=str(folder))).materialize()  # the processed root, not a brainset
+
     nlb_path, nlb = paths[NLB]
     with pytest.raises(DataError, match="jenkins_maze_test.h5 hold no train_domain"):
         BrainsetsSource(FolderParams(path=str(folder / NLB))).materialize()
