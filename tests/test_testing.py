@@ -7,7 +7,7 @@ import pytest
 from bench import registry
 from bench.models.base import Decoder, ModelParams, chunk_segment
 from bench.tasks.base import TaskKind
-from bench.testing import FEATURE_STREAM, ConformanceError, check_decoder, check_kinds, check_params
+from bench.testing import CHECKABLE_KINDS, FEATURE_STREAM, ConformanceError, check_decoder, check_kinds, check_params
 
 _POSSM = dict(dim=16, dim_head=8, hidden=16, layers=1, d_state=4, expand=1)
 _RECURRENT = dict(embed_dim=8, hidden=16, layers=1, d_state=4, expand=1)
@@ -22,6 +22,8 @@ TINY = {
     "poyo-mp": dict(dim=16, depth=1, dim_head=8, cross_heads=1, self_heads=2, latents_per_step=2, ff_mult=1),
     **{name: {**_POSSM, "enc_heads": 1, "dec_heads": 1} for name in (
         "possm-gru", "possm-s4d", "possm-mamba", "possm-gru-large", "possm-s4d-large", "possm-mamba-large")},
+    **{name: dict(hidden=16, layers=1, d_state=4, expand=1, unfold_kernel=3, unfold_stride=2) for name in (
+        "speech-gru", "speech-gru-no-noise", "speech-gru-sbp", "speech-s4d", "speech-mamba", "speech-gru-paper")},
 }
 
 
@@ -29,7 +31,7 @@ TINY = {
 def test_registered_model_conforms(name):
     assert name in TINY, f"add tiny parameters for '{name}' to TINY"
     fitted = check_decoder(name, TINY[name])
-    assert set(fitted) == set(registry.models.get(name).supported_kinds) & {TaskKind.regression, TaskKind.classification}
+    assert set(fitted) == set(registry.models.get(name).supported_kinds) & set(CHECKABLE_KINDS)
 
 
 @pytest.mark.parametrize("name, streams", [
