@@ -1,4 +1,4 @@
-"""Import one recording from common array formats (.npz, .mat, .csv) into the HDF5 recording format.
+"""Import one recording from array formats (.npz, .mat, .csv) or NWB (.nwb) into the HDF5 recording format.
 
 The schema is in ``docs/import_schema.md``. The package reads a file in four steps, one module
 each: ``spec`` (what the user wrote, validated; ``recipes/`` holds named specs as YAML),
