@@ -98,8 +98,8 @@ class ImportSpec(SourceParams):
     # NWB files: which behaviour series, and what the values of the trials' split column mean
     behaviour_series: str | None = Field(None, description="nwb: 'MODULE/NAME[/SERIES]' (default: the one *vel* / *pos* series)")
     valid_column: str | None = Field(None, description="nwb: trials column marking valid trials (bool, 0/1, or 'R' / 'success')")
-    split_names: dict[str, Literal["train", "valid", "test"]] = Field(
-        default_factory=dict, description="nwb: split column value -> split (NLB: {val: test})"
+    split_names: dict[str, Literal["train", "valid", "test", "exclude"]] = Field(
+        default_factory=dict, description="nwb: split column value -> split, or exclude (NLB: {val: test, none: exclude})"
     )
     fields: dict[str, str] = Field(default_factory=dict, description="canonical key -> name in the file")
     # csv column selection: an int is a 0-based position, a str a header name, a range or a glob

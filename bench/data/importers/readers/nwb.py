@@ -173,8 +173,15 @@ def _read_trials(nwbfile, spec: ImportSpec, path: Path, arrays: dict, names: dic
     if spec.split_column is not None:
         raw = _trial_column(table, spec.split_column, path, "split_column")
         text = np.array([(x.decode() if isinstance(x, bytes) else str(x)).strip() for x in raw.reshape(-1)])
-        arrays["trial_split"] = np.array([spec.split_names.get(x, x) for x in text]) if spec.split_names else text
+        split = np.array([spec.split_names.get(x, x) for x in text]) if spec.split_names else text
         names["trial_split"] = f"trials.{spec.split_column}"
+        keep = split != "exclude"  # trials no split may use (NLB's 'none'): left out of the recording
+        if not keep.any():
+            raise fail(f"NWB file {path}: split_names excludes every trial of trials.{spec.split_column}.")
+        for key in ("trial_start", "trial_end", "labels", "trial_valid"):
+            if key in arrays:
+                arrays[key] = arrays[key][keep]
+        arrays["trial_split"] = split[keep]
 
 
 def read_nwb(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:

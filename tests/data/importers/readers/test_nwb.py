@@ -88,6 +88,23 @@ def test_mc_maze_layout_round_trip(tmp_path):
         assert not rec.splits[split].contains(np.array([4.6, 8.6])).any()
 
 
+def test_split_names_can_exclude_trials(tmp_path):
+    rng = np.random.default_rng(5)
+    nwb = _nwbfile()
+    _spikes(rng, nwb)
+    _trials(nwb, splits=("train", "none", "val", "train", "val"))
+    _write(nwb, tmp_path / "t.nwb")
+    spec = dict(path="t.nwb", label_column="target_id", valid_column="success", split_column="split",
+                split_names={"val": "test", "none": "exclude"})
+    rec = load_recording(import_from_spec(spec, tmp_path / "o", base_dir=tmp_path)[0])
+    np.testing.assert_allclose(rec.trials.start, [0.5, 4.5, 6.5, 8.5])  # trial 1 ('none') left out
+    np.testing.assert_array_equal(rec.trials.target_id, [0, 2, 0, 1])
+    np.testing.assert_array_equal(rec.trials.is_valid, [True, True, False, True])
+    np.testing.assert_allclose([s for s, _ in rec.splits["test"]], [4.5, 8.5])
+    with pytest.raises(DataError, match="excludes every trial"):
+        import_from_spec(dict(spec, split_names={k: "exclude" for k in ("train", "val", "none")}), tmp_path / "x", base_dir=tmp_path)
+
+
 def test_dandi_000688_layout_position_and_velocity_containers(tmp_path):
     """Perich & Miller's DANDI files: behavior/Position/cursor_pos (SpatialSeries), behavior/Velocity/cursor_vel."""
     rng = np.random.default_rng(1)
