@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from tqdm.auto import tqdm
 
+from bench.data.simulators.cache import write_missing
 from bench.data.simulators.handwriting.session import HandwritingSessionSpec, simulate_session
 from bench.data.sources import DataSource, SourceParams, params_key
-from bench.data.storage import save_recording
 from bench.errors import DataError
 from bench.registry import data_sources
 
@@ -76,16 +75,5 @@ class HandwritingSimulatorSource(DataSource):
     def materialize(self, progress: bool = True) -> list[Path]:
         specs = session_specs(self.params)
         paths = [self.folder / f"{s.session_id.split('/')[-1]}.h5" for s in specs]
-        todo = [(s, p) for s, p in zip(specs, paths) if not p.is_file()]
-        if todo:
-            try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise DataError(
-                    f"Cannot create the simulator cache folder {self.folder} ({exc.strerror}). "
-                    "Set BENCH_CACHE_DIR (or the cache directory option) to a writable folder."
-                ) from None
-        bar = tqdm(todo, desc="simulating handwriting", unit="session", disable=not progress or not todo)
-        for spec, path in bar:
-            save_recording(simulate_session(spec), path)
-        return sorted(paths)
+        return write_missing(self.folder, specs, paths, simulate_session, "handwriting simulator",
+                             "simulating handwriting", progress=progress)

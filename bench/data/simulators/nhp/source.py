@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from tqdm.auto import tqdm
 
-from bench.data.storage import save_recording
+from bench.data.simulators.cache import write_missing
 from bench.data.simulators.nhp.presets import PRESETS, PresetName, Scale
 from bench.data.simulators.nhp.session import SessionSpec, simulate_session
 from bench.data.sources import DataSource, SourceParams, params_key
-from bench.errors import DataError
 from bench.registry import data_sources
 
 # Bump whenever generated content changes, so that cached files of older versions are not reused.
@@ -69,16 +67,5 @@ class SimulatorSource(DataSource):
     def materialize(self, progress: bool = True) -> list[Path]:
         specs = session_specs(self.params)
         paths = [self.folder / f"{spec.session_id.split('/')[-1]}.h5" for spec in specs]
-        todo = [(s, p) for s, p in zip(specs, paths) if not p.is_file()]
-        if todo:
-            try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise DataError(
-                    f"Cannot create the simulator cache folder {self.folder} ({exc.strerror}). "
-                    "Set BENCH_CACHE_DIR (or the cache directory option) to a writable folder."
-                ) from None
-        bar = tqdm(todo, desc=f"simulating {self.params.preset}", unit="session", disable=not progress or not todo)
-        for spec, path in bar:
-            save_recording(simulate_session(spec), path)
-        return sorted(paths)
+        return write_missing(self.folder, specs, paths, simulate_session, "simulator",
+                             f"simulating {self.params.preset}", progress=progress)
