@@ -117,18 +117,18 @@ def test_resume_after_kill_continues_the_same_study(tmp_path, tiny_folder):
                              "--out", str(study_dir), "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     seen, deadline = [], time.time() + 240
-    while sum("  trial " in line for line in seen) < 3 and time.time() < deadline:
+    while sum("  trial " in line for line in seen) < 2 and time.time() < deadline:
         line = proc.stdout.readline()
         if not line and proc.poll() is not None:
             break
         seen.append(line)
     proc.send_signal(signal.SIGKILL)  # no clean-up of any kind
     proc.wait()
-    assert sum("  trial " in line for line in seen) >= 3, "".join(seen)
+    assert sum("  trial " in line for line in seen) >= 2, "".join(seen)
     storage = f"sqlite:///{study_dir / 'gru__tiny.db'}"
     before = optuna.load_study(study_name="tiny.gru.tiny", storage=storage).trials
     done_before = [t for t in before if t.state.is_finished()]
-    assert 3 <= len(done_before) < 50
+    assert 2 <= len(done_before) < 50
 
     logs = []
     result = tune(path, "gru", trials=len(done_before) + 3, out=study_dir, log=logs.append)
