@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.data.budget import check_allocation
 from bench.data.intervals import Intervals
-from bench.data.validity import check_recording
+from bench.data.validity import check_domain, check_recording
 from bench.errors import DataError
 
 BEHAVIOUR_KEYS = ("cursor", "hand", "finger")
@@ -135,6 +136,8 @@ class FeatureStream:
         """A counts stream as events: one per counted crossing at its bin centre (times sorted,
         channel indices). Binned on any grid whose bins are whole numbers of stream bins, the
         events give back the stream's counts."""
+        check_allocation(self.values.sum(dtype=np.float64), 16, f"Feature stream '{self.name}' as spike events",
+                         "(a count far too large for one bin)")
         bins, channels = np.nonzero(self.values)
         n = self.values[bins, channels].astype(np.int64)
         times = self.t0 + (np.repeat(bins, n) + 0.5) * self.bin_s
@@ -177,7 +180,8 @@ class Recording:
     _views: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        origin = float(self.domain.start[0]) if len(self.domain) else 0.0
+        check_domain(self.domain, self.recording_id)
+        origin = float(self.domain.start[0])
         for key, stream in self.features.items():
             if key != stream.name:
                 raise DataError(f"Recording {self.recording_id}: feature stream '{stream.name}' is filed under '{key}'.")

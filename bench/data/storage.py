@@ -34,8 +34,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from bench.data.budget import check_allocation
 from bench.data import brainsets_compat as compat
+from bench.data.budget import check_allocation
 from bench.data.intervals import Intervals
 from bench.data.recording import BEHAVIOUR_KEYS, PHASE_KEYS, SPLITS, Behaviour, FeatureStream, Recording, Trials
 from bench.data.validity import real_array
@@ -183,7 +183,7 @@ def load_recording(path: str | Path) -> Recording:
         except DataError as exc:
             text = str(exc)
             raise DataError(text if str(path) in text else f"Recording file {path}: {text}") from None
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:  # a field of the wrong type or shape
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:  # wrong type or shape
             raise DataError(
                 f"Recording file {path} holds a field of the wrong type or shape ({type(exc).__name__}: "
                 f"{str(exc)[:200]}); expected the temporaldata / brainsets layout (see bench/data/storage.py)."
@@ -298,9 +298,9 @@ def _from_data(data, path: Path) -> Recording:
         elif "result" in tkeys:
             res = np.array([_text(r) for r in np.asarray(tr.result)])
             valid = np.isin(res, ["R", "success", "1", "True"])
-        start = real_array(tr.start, "trials.start").astype(np.float64)
         labels = np.asarray(tr.labels, np.int64).reshape(n, -1) if "labels" in tkeys else None
         sentence = np.array([_text(x) for x in np.asarray(tr.sentence)]) if "sentence" in tkeys else None
+        start = real_array(tr.start, "trials.start").astype(np.float64)
         trials = Trials(start, real_array(tr.end, "trials.end").astype(np.float64), target, valid,
                         labels, sentence)
 

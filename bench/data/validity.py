@@ -78,14 +78,19 @@ def check_intervals(iv: "Intervals", where: str, domain: "Intervals | None" = No
             )
 
 
-def check_recording(rec: "Recording") -> None:
-    """All construction-time checks of a recording (see the module docstring)."""
-    name = f"Recording {rec.recording_id}"
-    if len(rec.domain) == 0:
+def check_domain(domain: "Intervals", recording_id: str) -> None:
+    """A non-empty, finite domain of positive duration: checked first, everything else is placed in it."""
+    name = f"Recording {recording_id}"
+    if len(domain) == 0:
         raise DataError(f"{name}: the domain is empty; expected at least one [start, end) interval of recorded time.")
-    check_intervals(rec.domain, f"{name}: domain")
-    if rec.domain.duration <= 0:
-        raise DataError(f"{name}: the domain lasts {rec.domain.duration:g} s; expected a positive duration.")
+    check_intervals(domain, f"{name}: domain")
+    if domain.duration <= 0:
+        raise DataError(f"{name}: the domain lasts {domain.duration:g} s; expected a positive duration.")
+
+
+def check_recording(rec: "Recording") -> None:
+    """The construction-time checks of a recording after its domain's (see the module docstring)."""
+    name = f"Recording {rec.recording_id}"
     _check_spikes(rec, name)
     if rec.trials is not None:
         _check_trials(rec, name)

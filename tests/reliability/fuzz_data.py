@@ -30,7 +30,7 @@ import numpy as np
 
 from bench.data.importers import import_from_spec
 from bench.data.storage import load_recording, save_recording
-from bench.data.views import binned_counts
+from bench.data.views import binned_counts, feature_between
 from bench.errors import BenchError
 from bench.tasks.reaching import ReachingVelocity
 
@@ -142,30 +142,43 @@ def mutate_file(path: Path, op: str, rng: np.random.Generator) -> None:
 
 
 @cache
-def _good_h5_bytes() -> bytes:
+def _good_h5_bytes(with_features: bool) -> bytes:
+    """A valid small recording: spikes, cursor, trials and splits (and two feature streams)."""
+    from bench.data.recording import FeatureStream
     from tests.conftest import make_recording
 
+    rec = make_recording(n_trials=12, n_units=4, seed=3)
+    if with_features:
+        rng = np.random.default_rng(3)
+        n_bins = int(round(rec.duration / 0.02))
+        rec.features = {
+            "threshold_crossings": FeatureStream("threshold_crossings", 0.02, 0.0, rng.poisson(1.0, (n_bins, 3)),
+                                                 np.array(["c0", "c1", "c2"])),
+            "power": FeatureStream("power", 0.02, 0.0, rng.normal(size=(n_bins, 2)), np.array(["p0", "p1"]), "continuous"),
+        }
     with tempfile.TemporaryDirectory() as tmp:
-        path = save_recording(make_recording(n_trials=12, n_units=4, seed=3), Path(tmp) / "rec.h5")
-        return path.read_bytes()
+        return save_recording(rec, Path(tmp) / "rec.h5").read_bytes()
 
 
 @cache
-def h5_members() -> tuple[tuple[str, ...], tuple[str, ...]]:
+def h5_members(with_features: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(datasets, groups) of the good recording file."""
     datasets, groups = [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "r.h5"
-        path.write_bytes(_good_h5_bytes())
+        path.write_bytes(_good_h5_bytes(with_features))
         with h5py.File(path, "r") as f:
             f.visititems(lambda n, o: (datasets if isinstance(o, h5py.Dataset) else groups).append(n))
     return tuple(datasets), tuple(groups)
 
 
 def use_recording(path: Path) -> None:
-    """What a run does with a recording: load, bin, prepare the task, score zero predictions."""
+    """What a run does with a recording: load, bin, read its streams, prepare the task, score zero predictions."""
     rec = load_recording(path)
     binned_counts(rec, 0.02)
+    start = float(rec.domain.start[0])
+    for name in rec.features:
+        feature_between(rec, name, start, start + 0.2, 0.04)
     task = ReachingVelocity()
     data = task.prepare(rec, 0.02)
     segs = data.segments("test")
@@ -173,18 +186,20 @@ def use_recording(path: Path) -> None:
 
 
 def h5_case(workdir: Path, member: int, op: str, seed: int) -> None:
-    """Mutate dataset / group number ``member`` (or the whole file) of a good recording by ``op``, then use it."""
+    """Mutate dataset / group number ``member`` (or the whole file) of a good recording by ``op``, then use it;
+    odd members use the recording with feature streams."""
     rng = np.random.default_rng(seed)
     path = workdir / "rec.h5"
-    path.write_bytes(_good_h5_bytes())
-    datasets, groups = h5_members()
+    with_features = bool(member % 2)
+    path.write_bytes(_good_h5_bytes(with_features))
+    datasets, groups = h5_members(with_features)
     if op in FILE_OPS:
         mutate_file(path, op, rng)
     elif op == "delete_group":
         with h5py.File(path, "r+") as f:
-            del f[groups[member % len(groups)]]
+            del f[groups[member // 2 % len(groups)]]
     else:
-        name = datasets[member % len(datasets)]
+        name = datasets[member // 2 % len(datasets)]
         with h5py.File(path, "r+") as f:
             new = mutate_array(f[name][()], op, rng)
             del f[name]

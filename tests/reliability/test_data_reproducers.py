@@ -182,10 +182,9 @@ def test_a_recording_id_that_is_a_path_is_refused_and_nothing_is_written(tmp_pat
     arrays = good_arrays(np.random.default_rng(0))
     np.savez(tmp_path / "in.npz", **arrays)
     out = tmp_path / "deep" / "out"
-    before = set(Path("/tmp").iterdir())
     with pytest.raises(DataError, match=r"recording_id .* must be a plain name for a file"):
         import_from_spec({"path": str(tmp_path / "in.npz"), "bin_size_s": 0.02, "recording_id": rid}, out)
-    assert not out.exists() and set(Path("/tmp").iterdir()) == before
+    assert not out.exists() and not (out / f"{rid}.h5").exists()  # where a path id would have written
     with pytest.raises(ValueError, match=r"name .* must be a plain name"):  # the suite's import source names a folder
         ImportSource.Params(path="in.npz", bin_size_s=0.02, name=rid or ".")
 
@@ -258,3 +257,12 @@ def test_bench_import_refuses_a_path_id_and_pickles_unless_its_runner_allows_the
     allowed = bench_import("--allow-pickle")
     assert allowed.returncode == 0, allowed.stderr
     assert len(load_recording(tmp_path / "out" / "v.h5").trials) == 3
+
+
+def test_a_counts_stream_with_a_huge_count_is_refused_with_the_figure():
+    from bench.data.recording import FeatureStream
+
+    stream = FeatureStream("threshold_crossings", 0.02, 0.0, np.array([[1e30, 0.0], [1.0, 2.0]]), np.array(["a", "b"]))
+    with pytest.raises(DataError, match=r"Feature stream 'threshold_crossings' as spike events would need 1.49e\+22 GiB"):
+        type(make_recording())("r", "s", "b", "unknown", Intervals.single(0.0, 0.04), np.zeros(0),
+                               np.zeros(0, np.int64), np.zeros(0, str), features={stream.name: stream})
