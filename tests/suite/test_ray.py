@@ -9,6 +9,11 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
 
+try:
+    import mlflow.tracking
+except ImportError:  # tracking is checked here only where its extra is installed
+    mlflow = None
+
 from bench.cli import main  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.results.records import load_records, records_dir  # noqa: E402
@@ -56,11 +61,18 @@ def test_ray_with_two_workers_gives_the_local_records_and_resumes(tmp_path, suit
     logs = []
     try:
         on_ray = run_suite(suite_file, out=tmp_path / "ray", progress=False, compare=False, jobs=2,
-                           executor="ray", log=logs.append)
+                           executor="ray", tracking=mlflow is not None, log=logs.append)
     except BenchError as exc:
         if "(local runtime)" in str(exc):
             pytest.skip(f"a local Ray runtime cannot start on this machine: {exc}")
         raise
+    if mlflow is not None:  # the workers' per-epoch curves reach the tracking store through the driver
+        from bench.tracking import default_uri
+
+        client = mlflow.tracking.MlflowClient(default_uri(on_ray))
+        runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+        gru = next(r for r in runs if r.data.tags.get("bench.label") == "gru")
+        assert [m.step for m in client.get_metric_history(gru.info.run_id, "valid_loss/tiny_0")] == [0, 1]
     assert "3 runs, 1 already recorded, 2 to run (2 in parallel)" in logs[0]
     assert any("local Ray runtime with 2 CPU(s)" in line for line in logs)
     assert kept.stat().st_mtime_ns == before and not list(records_dir(on_ray).glob(".tmp-*"))
