@@ -39,7 +39,9 @@ ARRAY_OPS = (
     "truncate", "reverse", "shuffle", "2d", "scalar", "delete", "bool", "const", "transpose",
 )
 FILE_OPS = ("flip_bytes", "truncate_file", "random_file", "empty_file")
-H5_OPS = ARRAY_OPS + ("delete_group",) + FILE_OPS
+H5_OPS = ARRAY_OPS + ("delete_group", "attr") + FILE_OPS
+# values an HDF5 attribute (bin_s, kind, sampling_rate, session.id, object, ...) is set to by "attr"
+ATTR_VALUES = (float("nan"), -1.0, 0.0, 1e300, 1e-300, "x", "", "../../x", np.array([1.0, 2.0]), 10**18, "continuous")
 LAYOUTS = ("continuous_npz", "trials_npz", "spikes_npz", "continuous_csv", "spikes_csv")
 SPEC_VALUES = (
     None, -1, 0, 1e-300, 1e300, float("nan"), float("inf"), 10**30, "x", "../../x", "/abs/x", [], {}, True,
@@ -161,15 +163,20 @@ def _good_h5_bytes(with_features: bool) -> bytes:
 
 
 @cache
-def h5_members(with_features: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(datasets, groups) of the good recording file."""
-    datasets, groups = [], []
+def h5_members(with_features: bool) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """(datasets, groups, (group, attribute) pairs) of the good recording file."""
+    datasets, groups, attrs = [], [], []
+
+    def visit(name: str, obj) -> None:
+        (datasets if isinstance(obj, h5py.Dataset) else groups).append(name)
+        attrs.extend((name, key) for key in obj.attrs)
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "r.h5"
         path.write_bytes(_good_h5_bytes(with_features))
         with h5py.File(path, "r") as f:
-            f.visititems(lambda n, o: (datasets if isinstance(o, h5py.Dataset) else groups).append(n))
-    return tuple(datasets), tuple(groups)
+            f.visititems(visit)
+    return tuple(datasets), tuple(groups), tuple(attrs)
 
 
 def use_recording(path: Path) -> None:
@@ -192,9 +199,13 @@ def h5_case(workdir: Path, member: int, op: str, seed: int) -> None:
     path = workdir / "rec.h5"
     with_features = bool(member % 2)
     path.write_bytes(_good_h5_bytes(with_features))
-    datasets, groups = h5_members(with_features)
+    datasets, groups, attrs = h5_members(with_features)
     if op in FILE_OPS:
         mutate_file(path, op, rng)
+    elif op == "attr":
+        where, key = attrs[member // 2 % len(attrs)]
+        with h5py.File(path, "r+") as f:
+            f[where].attrs[key] = ATTR_VALUES[int(rng.integers(len(ATTR_VALUES)))]
     elif op == "delete_group":
         with h5py.File(path, "r+") as f:
             del f[groups[member // 2 % len(groups)]]
