@@ -85,8 +85,12 @@ def measure_latency(model: Decoder, data: TaskData, suite: LoadedSuite, device: 
 
 def streaming_diff(model: Decoder, segment, offline: np.ndarray, chunk_s: float) -> float | None:
     """Max |streamed - offline| over one segment; None when the offline outputs are constant (an
-    untrained model with a zero-initialised readout), where equality would prove nothing."""
-    if offline.size == 0 or np.ptp(offline, axis=0).max() <= 1e-6:
+    untrained model with a zero-initialised readout), where equality would prove nothing. A
+    segment with one query (a classification read out once) is constant when its logits are."""
+    if offline.size == 0:
+        return None
+    spread = np.ptp(offline) if offline.shape[0] == 1 else np.ptp(offline, axis=0).max()
+    if spread <= 1e-6:
         return None
     return float(np.max(np.abs(model.stream(segment, chunk_s) - offline)))
 
