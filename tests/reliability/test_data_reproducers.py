@@ -266,3 +266,11 @@ def test_a_counts_stream_with_a_huge_count_is_refused_with_the_figure():
     with pytest.raises(DataError, match=r"Feature stream 'threshold_crossings' as spike events would need 1.49e\+22 GiB"):
         type(make_recording())("r", "s", "b", "unknown", Intervals.single(0.0, 0.04), np.zeros(0),
                                np.zeros(0, np.int64), np.zeros(0, str), features={stream.name: stream})
+
+
+def test_an_empty_test_split_in_a_file_is_refused_when_the_task_is_prepared(tmp_path):
+    path = good_h5(tmp_path / "rec.h5")
+    set_dataset(path, "test_domain/start", np.zeros(0))
+    set_dataset(path, "test_domain/end", np.zeros(0))
+    with pytest.raises(DataError, match=r"rec\.h5: its test split \(test_domain: 0 intervals, 0 s\) gives task 'reaching_velocity' nothing to score"):
+        _task_data(load_recording(path))
