@@ -28,7 +28,9 @@ class WillettParams(SourceParams):
 
 @data_sources.register("willett_handwriting")
 class WillettHandwritingSource(DataSource):
-    """One recording per day folder; files under ``<cache_dir>/imported/willett_handwriting-<key>/``."""
+    """Willett et al. 2021 day folders (singleLetters.mat), imported as one recording per day.
+
+    Files go to ``<cache_dir>/imported/willett_handwriting-<key>/``."""
 
     Params = WillettParams
 

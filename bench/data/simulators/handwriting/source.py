@@ -61,8 +61,9 @@ def session_specs(p: HandwritingSimulatorParams) -> list[HandwritingSessionSpec]
 
 @data_sources.register("handwriting_simulator")
 class HandwritingSimulatorSource(DataSource):
-    """Built-in handwriting simulator: files go to
-    ``<cache_dir>/handwriting_simulator/<scale>-<hash of params and version>/``."""
+    """Simulated single-character handwriting sessions after Willett et al. 2021 (192 electrodes, 10 ms).
+
+    Files go to ``<cache_dir>/handwriting_simulator/<scale>-<hash of params and version>/``."""
 
     Params = HandwritingSimulatorParams
 
