@@ -32,9 +32,14 @@ from bench.suite.schema import DatasetSpec, ModelSpec, TuneSpec
 from bench.training.config import TrainConfig
 
 KINDS = ("int", "logint", "uniform", "loguniform", "choice")
+MAX_INVALID = 20  # invalid sampled configurations in one run before the study stops: the space is wrong
 # intermediate values: step = training group * STRIDE + epoch, so that a pruner compares trials on
 # the same session at the same epoch
 STEP_STRIDE = 100_000
+
+
+class InvalidConfiguration(Exception):
+    """A sampled combination of valid values that the model refuses (a failed trial, not counted)."""
 
 
 @dataclass(frozen=True)
@@ -259,9 +264,15 @@ def tune(suite_path: str | Path, model: str, dataset: str | None = None, trials:
         values = {d.key: d.sample(trial) for d in dims}
         model_changes = {d.name: values[d.key] for d in dims if d.target == "model"}
         train_changes = {d.name: values[d.key] for d in dims if d.target == "train"}
-        params = validate_params(cls.Params, {**base_params, **model_changes}, suite.path, "tune (sampled parameters)")
-        train = validate_params(TrainConfig, {**spec.train, **m.train, **train_changes}, suite.path,
-                                "tune (sampled training settings)")
+        try:  # each bound is valid, but a combination may not be (a bin that does not divide the chunk)
+            params = validate_params(cls.Params, {**base_params, **model_changes}, suite.path,
+                                     "tune (sampled parameters)")
+            train = validate_params(TrainConfig, {**spec.train, **m.train, **train_changes}, suite.path,
+                                    "tune (sampled training settings)")
+            cls(params).check_chunk(suite.chunk_s(ds))
+        except SuiteError as exc:
+            trial.set_user_attr("invalid", str(exc))
+            raise InvalidConfiguration(str(exc)) from None
         losses, scores = [], []
         for gi, group in enumerate(groups):
             def report(entry: dict, gi: int = gi) -> None:
@@ -279,15 +290,26 @@ def tune(suite_path: str | Path, model: str, dataset: str | None = None, trials:
         trial.set_user_attr(f"valid_{task.primary_metric}", float(np.mean(scores)))
         return float(np.mean(losses))
 
+    invalid: list[str] = []
+
     def announce(study, t) -> None:
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
-        what = (f"valid loss {t.value:.4f}" if t.state == optuna.trial.TrialState.COMPLETE else t.state.name.lower())
+        what = (f"valid loss {t.value:.4f}" if t.state == optuna.trial.TrialState.COMPLETE else
+                "invalid configuration" if "invalid" in t.user_attrs else t.state.name.lower())
         log(f"  trial {t.number}: {what} ({shown})")
+        if "invalid" in t.user_attrs:
+            invalid.append(t.user_attrs["invalid"])
+            if len(invalid) >= MAX_INVALID:
+                study.stop()
 
     if done < trials:
-        study.optimize(objective, n_trials=None, catch=(), callbacks=[
+        study.optimize(objective, n_trials=None, catch=(InvalidConfiguration,), callbacks=[
             announce, optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,
                                                                      optuna.trial.TrialState.PRUNED))])
+        if len(invalid) >= MAX_INVALID:
+            raise SuiteError(f"The search space of '{m.display}' gave {len(invalid)} invalid configurations in this "
+                             f"run (failed trials, not counted); the last: {invalid[-1]} Narrow the space so that "
+                             "its combinations are valid.")
     with warnings.catch_warnings():  # a trial of a killed process, stale by now: failed (and retried), not "running"
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)

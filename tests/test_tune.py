@@ -149,3 +149,19 @@ def test_unknown_model_and_dataset_and_untunable_model(tmp_path, tiny_folder, ca
     open(path, "w").write(text)
     assert main(["tune", path, "--model", "wiener"]) == 2
     assert "tunes models trained by the shared training loop" in capsys.readouterr().err
+
+
+def test_invalid_combinations_fail_their_trial_and_an_all_invalid_space_stops(tmp_path, tiny_folder):
+    # each value is a valid bin, but a 30 ms bin does not divide the 50 ms chunk
+    path = write_suite(tmp_path, tiny_folder, "{bin_ms: {choice: [25.0, 30.0]}, lr: {loguniform: [1.0e-3, 1.0e-2]}}")
+    logs = []
+    result = tune(path, "gru", trials=3, out=tmp_path / "study", log=logs.append)
+    assert result.complete + result.pruned == 3 and result.best_params["model.bin_ms"] == 25.0
+    invalid = [line for line in logs if "invalid configuration (model.bin_ms=30" in line]
+    study = optuna.load_study(study_name="tiny.gru.tiny", storage=result.storage)
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(invalid) == len(failed) >= 1 and all("bin" in t.user_attrs["invalid"] for t in failed)
+
+    path = write_suite(tmp_path, tiny_folder, "{bin_ms: {choice: [30.0, 35.0]}}")
+    with pytest.raises(SuiteError, match="gave 20 invalid configurations in this run"):
+        tune(path, "gru", trials=3, out=tmp_path / "study2", log=lambda s: None)
