@@ -26,8 +26,13 @@ SAFE_LABEL = r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,63}$"
 MAX_SEED = 2**31 - 1
 
 
+# Registered names (models, tasks, sources, protocols) are short; a longer one is refused before the
+# registry lookup, whose message would quote it whole.
+RegisteredName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
 class TaskSpec(Strict):
-    name: str
+    name: RegisteredName
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -38,7 +43,7 @@ def _from_name(value: Any) -> Any:
 
 class DatasetSpec(Strict):
     name: str = Field(pattern=SAFE_NAME, description="label used in tables, e.g. c_co_2016 (" + SAFE_NAME_RULE + ")")
-    source: str = Field(description="registered data source, e.g. simulator, hdf5, import")
+    source: RegisteredName = Field(description="registered data source, e.g. simulator, hdf5, import")
     params: dict[str, Any] = Field(default_factory=dict)
     task: TaskSpec | None = None
     sessions: list[Annotated[int, Field(ge=0, le=100_000)]] | None = Field(
@@ -54,7 +59,7 @@ class DatasetSpec(Strict):
 
 
 class ModelSpec(Strict):
-    name: str = Field(description="registered model name")
+    name: RegisteredName = Field(description="registered model name")
     label: str | None = Field(None, pattern=SAFE_LABEL, description="row name in tables (defaults to name; at "
                               "most 64 characters, no '/', '\\' or leading '.')")
     params: dict[str, Any] = Field(default_factory=dict)
@@ -88,7 +93,7 @@ class ProtocolSpec(Strict):
     """What each run of the suite does (``bench.protocols``): its name, its parameters (part of the
     run identity where they differ from the defaults) and options of its tables (not part of it)."""
 
-    name: str = "train_eval"
+    name: RegisteredName = "train_eval"
     params: dict[str, Any] = Field(default_factory=dict)
     report: dict[str, Any] = Field(default_factory=dict, description="table options, e.g. reference models")
 

@@ -146,8 +146,9 @@ def read_yaml(path: Path) -> Any:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise SuiteError(f"Suite file {path} is not valid YAML: {_yaml_message(exc)}") from None
-    except (RecursionError, ValueError, TypeError, OverflowError) as exc:  # a constructor PyYAML did not guard
-        raise SuiteError(f"Suite file {path} cannot be read as a suite: {clip(str(exc))}") from None
+    except Exception as exc:  # noqa: BLE001 - PyYAML's constructors do not guard every tag (e.g. !!timestamp x)
+        raise SuiteError(f"Suite file {path} cannot be read as a suite ({type(exc).__name__}: "
+                         f"{clip(' '.join(str(exc).split()))}); check its tags (!!...) and values.") from None
     finally:
         if loader is not None:
             loader.dispose()
