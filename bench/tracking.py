@@ -252,8 +252,11 @@ class Tracker:
                 "bench.protocol": record.protocol, "bench.model": record.model, "bench.label": record.label,
                 "bench.dataset": record.dataset, "bench.seed": str(record.seed), "bench.task": record.task,
                 "bench.metric": record.metric, "bench.trained": str(record.trained).lower(),
+                "bench.status": str(getattr(record, "status", "ok")),
                 "bench.identity": json.dumps(record.identity, sort_keys=True)[:8000],
                 "mlflow.note.content": f"Record {record.file_name} of suite {record.suite} (bench)."}
+        if getattr(record, "failure_reason", None):
+            tags["bench.failure_reason"] = str(record.failure_reason)[:8000]
         for k, v in _flatten(prov):
             tags[f"provenance.{k}"] = (v if isinstance(v, str) else json.dumps(v))[:8000]
         if prov.get("git", {}).get("commit"):

@@ -196,7 +196,7 @@ def tune(suite_path: str | Path, model: str, dataset: str | None = None, trials:
     from bench.suite.execute import DatasetCache, resolve_device
     from bench.suite.loader import check_model_inputs, load_suite
     from bench.suite.schedule import default_out
-    from bench.training.loop import on_epoch_end
+    from bench.training.loop import TrainingDiverged, on_epoch_end
 
     suite = load_suite(suite_path)
     spec = suite.spec
@@ -281,8 +281,12 @@ def tune(suite_path: str | Path, model: str, dataset: str | None = None, trials:
                     raise optuna.TrialPruned(f"valid loss {entry['valid_loss']:.4g} at epoch {entry['epoch']} "
                                              f"of group {gi}")
             decoder = cls(params, seed=seed, device=device)
-            with on_epoch_end(report):
-                fit = decoder.fit(group, train, progress=progress)
+            try:
+                with on_epoch_end(report):
+                    fit = decoder.fit(group, train, progress=progress)
+            except TrainingDiverged as exc:  # a configuration that blows up is a bad one: pruned, with why
+                trial.set_user_attr("diverged", str(exc))
+                raise optuna.TrialPruned(str(exc)) from None
             losses.append(float(fit["best_valid_loss"]))
             for d in group:
                 valid = d.segments("valid")
@@ -295,7 +299,8 @@ def tune(suite_path: str | Path, model: str, dataset: str | None = None, trials:
     def announce(study, t) -> None:
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
         what = (f"valid loss {t.value:.4f}" if t.state == optuna.trial.TrialState.COMPLETE else
-                "invalid configuration" if "invalid" in t.user_attrs else t.state.name.lower())
+                "invalid configuration" if "invalid" in t.user_attrs else
+                "pruned (diverged)" if "diverged" in t.user_attrs else t.state.name.lower())
         log(f"  trial {t.number}: {what} ({shown})")
         if "invalid" in t.user_attrs:
             invalid.append(t.user_attrs["invalid"])

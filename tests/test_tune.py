@@ -15,7 +15,7 @@ import yaml
 optuna = pytest.importorskip("optuna", reason="optuna is not installed (pip install -e '.[tune]')")
 
 from bench.cli import main  # noqa: E402
-from bench.errors import SuiteError  # noqa: E402
+from bench.errors import BenchError, SuiteError  # noqa: E402
 from bench.results.records import load_records  # noqa: E402
 from bench.suite.loader import load_suite  # noqa: E402
 from bench.suite.schedule import run_suite  # noqa: E402
@@ -165,3 +165,13 @@ def test_invalid_combinations_fail_their_trial_and_an_all_invalid_space_stops(tm
     path = write_suite(tmp_path, tiny_folder, "{bin_ms: {choice: [30.0, 35.0]}}")
     with pytest.raises(SuiteError, match="gave 20 invalid configurations in this run"):
         tune(path, "gru", trials=3, out=tmp_path / "study2", log=lambda s: None)
+
+
+def test_a_diverging_configuration_is_pruned_with_its_reason(tmp_path, tiny_folder):
+    path = write_suite(tmp_path, tiny_folder, "{lr: {loguniform: [300.0, 1000.0]}}")
+    logs = []
+    with pytest.raises(BenchError, match="has no complete trial"):
+        tune(path, "gru", trials=2, out=tmp_path / "study", log=logs.append)
+    assert sum(": pruned (diverged) (train.lr=" in line for line in logs) == 2
+    study = optuna.load_study(study_name="tiny.gru.tiny", storage=f"sqlite:///{tmp_path / 'study' / 'gru__tiny.db'}")
+    assert all(t.state == optuna.trial.TrialState.PRUNED and "lr" in t.user_attrs["diverged"] for t in study.trials)
