@@ -343,7 +343,7 @@ def write_best_suite(suite: LoadedSuite, model: ModelSpec, dataset: DatasetSpec,
     from bench.suite.loader import load_suite
 
     raw = yaml.safe_load(suite.path.read_text())
-    for field in ("tune", "leaderboard", "tracking", "executor"):
+    for field in ("tune", "leaderboard"):  # the study's, and the leaderboard of the untuned suite
         raw.pop(field, None)
     i = suite.spec.models.index(model)
     entry = dict(raw["models"][i]) if isinstance(raw["models"][i], dict) else {"name": model.name}

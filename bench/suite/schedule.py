@@ -17,6 +17,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
+from bench.errors import SuiteError
 from bench.latency import cuda_available
 from bench.results.records import Record, load_records, record_files, records_dir, write_record
 from bench.protocols import get_protocol
@@ -214,8 +215,11 @@ def run_suite(
     if no_gpu:
         log(f"no CUDA device: {', '.join(no_gpu)} (needs_gpu) will be recorded untrained: parameters, streaming "
             "check and CPU latency only; run the suite again on a machine with a GPU to train them")
-    tracker = _open_tracker(suite, out, tracking, log)
     on_ray = (executor or suite.spec.executor.name) == "ray"
+    if address and not on_ray:
+        raise SuiteError(f"--address {address} names a Ray cluster, but the executor is local; add --executor ray "
+                         "(or set `executor: ray` in the suite).")
+    tracker = _open_tracker(suite, out, tracking, log)
     with _executor_runtime(suite, on_ray, address, jobs, log):
         t0 = time.perf_counter()
         _execute_all(todo, suite, out, DatasetCache(suite, cache_dir, progress), jobs, cache_dir, progress, on_ray,

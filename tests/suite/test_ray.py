@@ -104,3 +104,14 @@ def test_suite_field_executor_is_validated(tmp_path, suite_file):
     suite_file.write_text(suite_file.read_text() + "executor: {name: dask}\n")
     with pytest.raises(BenchError, match=r"field 'executor.name': Input should be 'local' or 'ray' \(got 'dask'\)"):
         run_suite(suite_file, out=tmp_path / "x", progress=False, log=lambda s: None)
+
+
+def test_address_without_ray_and_ray_missing_are_clear_errors(tmp_path, suite_file, monkeypatch):
+    with pytest.raises(BenchError, match=r"--address 127.0.0.1:6379 names a Ray cluster, but the executor is local"):
+        run_suite(suite_file, out=tmp_path / "x", progress=False, address="127.0.0.1:6379", log=lambda s: None)
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(BenchError, match=r"executor 'ray' needs Ray, which is not installed; .*\.\[ray\]"):
+        run_suite(suite_file, out=tmp_path / "x", progress=False, executor="ray", log=lambda s: None)
+    assert not records_dir(tmp_path / "x").exists()
