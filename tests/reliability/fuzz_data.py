@@ -7,15 +7,18 @@ as a script for a longer campaign (random parameters from a seed)::
     OMP_NUM_THREADS=1 .venv/bin/python -m tests.reliability.fuzz_data --n 1000 [--seed 0] [--show 5]
 
 which prints how many cases gave a valid recording, a clean error, a traceback (any exception that
-is not a BenchError) or a hang (over ``--timeout`` s, default 10), and exits 1 unless there are no
-tracebacks and no hangs.
+is not a BenchError) or a hang (over ``--timeout`` s, default 10), and how many worker processes
+crashed (the cases run in workers of ``--chunk`` cases, so a segfault or an out-of-memory kill is
+counted and named, and the campaign goes on); it exits 1 unless all three are 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -343,31 +346,59 @@ def random_case(rng: np.random.Generator):
                          int(rng.integers(1000)), max(value, -1), seed)
 
 
+def _worker(seed: int, first: int, count: int, timeout: float) -> None:
+    """Run cases ``first`` .. ``first + count - 1`` of ``seed``, one JSON line per case on stdout; the
+    line ``start`` before each case tells the parent which case killed the process if one does."""
+    run_case(h5_case, 0, "shuffle", 0)  # warm-up, not counted: the first case pays for imports (~2 s)
+    for i in range(first, first + count):
+        fn, case_args = random_case(np.random.default_rng([seed, i]))
+        name = f"{fn.__name__}{case_args}"
+        print(json.dumps({"start": name}), flush=True)
+        out = run_case(fn, *case_args, timeout=timeout)
+        print(json.dumps({"case": name, "kind": out.kind, "seconds": out.seconds, "detail": out.detail[-3000:]}), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1000, help="number of cases")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds after which a case counts as a hang")
-    ap.add_argument("--show", type=int, default=3, help="tracebacks / hangs to print")
+    ap.add_argument("--show", type=int, default=3, help="tracebacks / hangs / crashes to print")
+    ap.add_argument("--chunk", type=int, default=200, help="cases per worker process (a crash ends one worker)")
+    ap.add_argument("--worker", type=int, nargs=2, metavar=("FIRST", "COUNT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
-    run_case(h5_case, 0, "shuffle", 0)  # warm-up, not counted: the first case pays for imports (~2 s)
-    counts = {"ok": 0, "error": 0, "traceback": 0, "hang": 0}
-    bad: list[Outcome] = []
+    if args.worker:
+        _worker(args.seed, *args.worker, args.timeout)
+        return 0
+    counts = {"ok": 0, "error": 0, "traceback": 0, "hang": 0, "crash": 0}
+    bad: list[str] = []
     slowest = (0.0, "")
     t0 = time.perf_counter()
-    for _ in range(args.n):
-        fn, case_args = random_case(rng)
-        out = run_case(fn, *case_args, timeout=args.timeout)
-        counts[out.kind] += 1
-        slowest = max(slowest, (out.seconds, f"{fn.__name__}{case_args}"))
-        if out.kind in ("traceback", "hang"):
-            bad.append(out)
+    first = 0
+    while first < args.n:
+        count = min(args.chunk, args.n - first)
+        cmd = [sys.executable, "-m", "tests.reliability.fuzz_data", "--seed", str(args.seed), "--timeout",
+               str(args.timeout), "--worker", str(first), str(count)]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+        results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        finished = [r for r in results if "case" in r]
+        for r in finished:
+            counts[r["kind"]] += 1
+            slowest = max(slowest, (r["seconds"], r["case"]))
+            if r["kind"] in ("traceback", "hang"):
+                bad.append(f"{r['kind']}: {r['case']}\n{r['detail']}")
+        if done.returncode != 0 or len(finished) < count:  # the worker died (segfault, out of memory, ...)
+            last = next((r["start"] for r in reversed(results) if "start" in r), "before the first case")
+            counts["crash"] += 1
+            bad.append(f"crash (exit {done.returncode}) during {last}\n{done.stderr[-2000:]}")
+            count = min(len(finished) + 1, count)  # go on after the case that crashed
+        first += count
     print(f"{args.n} faulty recordings / imports (seed {args.seed}) in {time.perf_counter() - t0:.0f} s: "
           f"{counts['ok']} accepted and used, {counts['error']} clean errors, {counts['traceback']} tracebacks, "
-          f"{counts['hang']} hangs (> {args.timeout:g} s); slowest case {slowest[0]:.2f} s: {slowest[1]}")
-    for out in bad[: args.show]:
-        print(f"--- {out.kind}: {out.detail}")
+          f"{counts['hang']} hangs (> {args.timeout:g} s), {counts['crash']} crashed processes; "
+          f"slowest case {slowest[0]:.2f} s: {slowest[1]}")
+    for text in bad[: args.show]:
+        print(f"--- {text}")
     return 0 if not bad else 1
 
 

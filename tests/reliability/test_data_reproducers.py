@@ -274,3 +274,10 @@ def test_an_empty_test_split_in_a_file_is_refused_when_the_task_is_prepared(tmp_
     set_dataset(path, "test_domain/end", np.zeros(0))
     with pytest.raises(DataError, match=r"rec\.h5: its test split \(test_domain: 0 intervals, 0 s\) gives task 'reaching_velocity' nothing to score"):
         _task_data(load_recording(path))
+
+
+def test_a_csv_column_field_that_selects_several_columns_is_refused(tmp_path):
+    """Found by the fuzzer: spike_unit_column '*' picked 3 columns and the reader failed to unpack them."""
+    (tmp_path / "s.csv").write_text("t,u\n0.1,0\n0.2,1\n0.5,0\n")
+    with pytest.raises(DataError, match=r"Column field\(s\) spike_time_column / spike_unit_column \(0, '\*'\) select 3 columns"):
+        import_file({"path": str(tmp_path / "s.csv"), "layout": "spikes", "spike_unit_column": "*"}, tmp_path / "o.h5")

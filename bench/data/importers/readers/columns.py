@@ -127,10 +127,20 @@ def _is_numeric(series) -> bool:
 
 
 def select_columns(
-    df, cols: list[Column] | None, path: Path, field: str, numeric: bool = True
+    df, cols: list[Column] | None, path: Path, field: str, numeric: bool = True, one_each: bool = False
 ) -> tuple[np.ndarray, list[str]]:
-    """The selected columns as a (rows, columns) array, and their labels for error messages."""
+    """The selected columns as a (rows, columns) array, and their labels for error messages.
+
+    ``one_each``: every selector names exactly one column (fields such as ``spike_time_column``),
+    so a range or pattern that matches several is refused instead of shifting the others.
+    """
     picked = column_positions(df, cols, path, field)
+    if one_each and len(picked) != len(cols or ()):
+        raise fail(
+            f"Column field(s) {field} ({', '.join(map(repr, cols or ()))}) select {len(picked)} columns of {path} "
+            f"({', '.join(lab for _, lab in picked[:5])}{' ...' if len(picked) > 5 else ''}); expected one column "
+            "per field: a position or a header name, not a range or pattern."
+        )
     labels = [lab for _, lab in picked]
     series = [df.iloc[:, i] for i, _ in picked]
     if not series:

@@ -40,7 +40,7 @@ def read_csv(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
                 ("trial_split", spec.split_column, "split_column"),
             ):
                 if col is not None:
-                    vals, labs = select_columns(tdf, [col], tpath, fld, numeric=key != "trial_split")
+                    vals, labs = select_columns(tdf, [col], tpath, fld, numeric=key != "trial_split", one_each=True)
                     arrays[key] = vals[:, 0]
                     names[key] = f"{labs[0]} of {tpath.name}"
         elif spec.behaviour_columns or spec.label_column is not None or spec.trial_column is not None:
@@ -50,13 +50,14 @@ def read_csv(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
             )
     else:  # spikes
         df = read_table(path, spec.header, "path")
-        vals, labs = select_columns(df, [spec.spike_time_column, spec.spike_unit_column], path, "spike_time_column / spike_unit_column")
+        vals, labs = select_columns(df, [spec.spike_time_column, spec.spike_unit_column], path,
+                                    "spike_time_column / spike_unit_column", one_each=True)
         arrays["spike_times"], arrays["spike_units"] = vals[:, 0], vals[:, 1]
         names["spike_times"], names["spike_units"] = (f"{lab} of {path.name}" for lab in labs)
         if spec.behaviour_path:
             bpath = Path(spec.behaviour_path)
             bdf = read_table(bpath, spec.header, "behaviour_path")
-            t, _ = select_columns(bdf, [spec.behaviour_time_column], bpath, "behaviour_time_column")
+            t, _ = select_columns(bdf, [spec.behaviour_time_column], bpath, "behaviour_time_column", one_each=True)
             cols = spec.behaviour_columns
             if cols is None:
                 tc = spec.behaviour_time_column
@@ -68,12 +69,13 @@ def read_csv(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
         if spec.trials_path:
             tpath = Path(spec.trials_path)
             tdf = read_table(tpath, spec.header, "trials_path")
-            se, labs = select_columns(tdf, [spec.trial_start_column, spec.trial_end_column], tpath, "trial_start_column / trial_end_column")
+            se, labs = select_columns(tdf, [spec.trial_start_column, spec.trial_end_column], tpath,
+                                      "trial_start_column / trial_end_column", one_each=True)
             arrays["trial_start"], arrays["trial_end"] = se[:, 0], se[:, 1]
             names["trial_start"], names["trial_end"] = (f"{lab} of {tpath.name}" for lab in labs)
             for key, col, fld in (("labels", spec.label_column, "label_column"), ("trial_split", spec.split_column, "split_column")):
                 if col is not None:
-                    vals, labs = select_columns(tdf, [col], tpath, fld, numeric=key != "trial_split")
+                    vals, labs = select_columns(tdf, [col], tpath, fld, numeric=key != "trial_split", one_each=True)
                     arrays[key] = vals[:, 0]
                     names[key] = f"{labs[0]} of {tpath.name}"
     _read_feature_columns(spec, arrays, names)
