@@ -164,6 +164,13 @@ def mutant(index: int, seed: int) -> tuple[bytes, str]:
     return data, "; ".join(notes)
 
 
+def warm_up() -> None:
+    """Validate every committed suite once, so that module imports (seconds on a busy machine, once
+    per process) are not timed as a hang of the first mutant."""
+    for path in SUITES:
+        plan_runs(load_suite(path))
+
+
 def validate_case(workdir: Path, index: int, seed: int) -> None:
     """What `bench validate` does, on one mutant written next to a copy of its suite's neighbours."""
     data, _ = mutant(index, seed)
@@ -217,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     findings: list[tuple[int, Outcome]] = []
     accepted: list[int] = []
     slowest = 0.0
+    warm_up()
     t0 = time.perf_counter()
     for k in range(args.n):
         seed = args.seed * 1_000_003 + k

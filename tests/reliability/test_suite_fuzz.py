@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from bench.suite.loader import load_suite
 from bench.suite.plan import plan_runs
 from tests.reliability.fuzz_data import run_case
-from tests.reliability.fuzz_suites import SOURCES, _paths, validate_case
+from tests.reliability.fuzz_suites import SOURCES, _paths, validate_case, warm_up
 
 EXAMPLES = int(os.environ.get("BENCH_FUZZ_EXAMPLES", "100"))
 TIME_BOUND_S = 10.0
@@ -29,6 +30,11 @@ yaml_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _imports_done():
+    warm_up()
 
 
 def _assert_clean(outcome) -> None:
