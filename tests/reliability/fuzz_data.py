@@ -30,6 +30,12 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas  # noqa: F401
+import scipy.io  # noqa: F401
+
+# pandas and scipy.io (imported lazily by the readers) are imported here, before any case arms its
+# alarm: an alarm that fires while a C extension initialises (a slow import on a busy machine)
+# leaves it half-initialised, and later cases then fail to import it or segfault in it.
 
 from bench.data.importers import import_from_spec
 from bench.data.storage import load_recording, save_recording
