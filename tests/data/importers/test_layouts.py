@@ -214,7 +214,7 @@ def test_native_bin_width_is_kept_and_checked(tmp_path):
     loaded = load_recording(save_recording(rec, tmp_path / "r.h5"))
     assert rec.spike_bin_s == loaded.spike_bin_s == 0.02
     assert binned_counts(loaded, 0.04).sum() == 100
-    with pytest.raises(DataError, match=r"imported from counts binned at 20 ms.*bin_ms\) of 50 ms.*separate suites"):
+    with pytest.raises(DataError, match=r"imported from counts binned at 20 ms.*bin_ms\) of 50 ms.*dataset_params"):
         binned_counts(loaded, 0.05)
     with pytest.raises(DataError, match=r"of 10 ms is not a whole multiple"):
         binned_counts(loaded, 0.01)
@@ -229,5 +229,5 @@ def test_a_chunk_that_cuts_imported_bins_is_refused():
     arrays, _ = continuous_arrays(rng, n_trials=6)
     rec = import_arrays(arrays, bin_size_s=0.02, behaviour_kind="position")
     assert ReachingVelocity().prepare(rec, 0.04).chunk_s == 0.04
-    with pytest.raises(DataError, match=r"binned at 20 ms; the suite's chunk \(chunk_ms\) of 50 ms.*separate suites"):
+    with pytest.raises(DataError, match=r"binned at 20 ms; the suite's chunk \(chunk_ms\) of 50 ms.*dataset_params"):
         ReachingVelocity().prepare(rec, 0.05)
