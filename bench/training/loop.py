@@ -40,6 +40,24 @@ class TrainReport:
         }
 
 
+# Called after every epoch of every training loop (see ``on_epoch_end``).
+EpochCallback = Callable[[dict], None]
+_epoch_callbacks: ContextVar[tuple[EpochCallback, ...]] = ContextVar("epoch_callbacks", default=())
+
+
+@contextmanager
+def on_epoch_end(callback: EpochCallback) -> Iterator[None]:
+    """Within the block, call ``callback(entry)`` after each epoch of any training loop, with
+    ``entry`` = {epoch, train_loss, valid_loss, lr, time (unix seconds)}. One hook for experiment
+    tracking (curves) and tuning (pruning on the validation loss) without threading arguments
+    through every model's ``fit``; an exception it raises (e.g. a pruned trial) ends the training."""
+    token = _epoch_callbacks.set(_epoch_callbacks.get() + (callback,))
+    try:
+        yield
+    finally:
+        _epoch_callbacks.reset(token)
+
+
 # A loss this many times its first batch's value (or above it, when the first is under 1) means
 # the weights have blown up: no decoder recovers from that, and scoring it would store garbage.
 EXPLOSION_FACTOR = 1e4
@@ -58,24 +76,6 @@ def check_loss(value: float, first: float, which: str, epoch: int, cfg: TrainCon
     what = f"became {value}" if not math.isfinite(value) else f"exploded to {value:.3g} (first batch {first:.3g})"
     raise TrainingDiverged(f"training of {desc} diverged: the {which} loss {what} in epoch {epoch + 1} at lr "
                            f"{cfg.lr:g}; lower the learning rate (train.lr) or check the data for extreme values.")
-
-
-# Called after every epoch of every training loop (see ``on_epoch_end``).
-EpochCallback = Callable[[dict], None]
-_epoch_callbacks: ContextVar[tuple[EpochCallback, ...]] = ContextVar("epoch_callbacks", default=())
-
-
-@contextmanager
-def on_epoch_end(callback: EpochCallback) -> Iterator[None]:
-    """Within the block, call ``callback(entry)`` after each epoch of any training loop, with
-    ``entry`` = {epoch, train_loss, valid_loss, lr, time (unix seconds)}. One hook for experiment
-    tracking (curves) and tuning (pruning on the validation loss) without threading arguments
-    through every model's ``fit``; an exception it raises (e.g. a pruned trial) ends the training."""
-    token = _epoch_callbacks.set(_epoch_callbacks.get() + (callback,))
-    try:
-        yield
-    finally:
-        _epoch_callbacks.reset(token)
 
 
 def seed_everything(seed: int) -> None:
