@@ -16,6 +16,7 @@ _RECURRENT = dict(embed_dim=8, hidden=16, layers=1, d_state=4, expand=1)
 TINY = {
     "wiener": dict(n_lags=2, alphas=[1.0, 100.0]),
     "mlp": dict(n_lags=2, hidden=16, layers=1),
+    "pca-knn": dict(n_components=4, k=3, window_ms=500.0, max_shift_ms=20.0),
     "gru": _RECURRENT, "s4d": _RECURRENT, "mamba": _RECURRENT,
     "ndt2": dict(dim=16, heads=2, layers=1, decoder_layers=1, ffn_dim=16, patch_size=8, context_ms=500.0),
     "poyo-ss": dict(dim=16, depth=1, dim_head=8, cross_heads=1, self_heads=2, latents_per_step=2, ff_mult=1),

@@ -108,7 +108,9 @@ def test_every_model_reads_only_what_it_declares(name):
     cls = registry.models.get(name)
     model = cls(cls.Params())
     assert set(model.read_streams().values()) <= cls.inputs
-    assert model.missing_inputs(power_recording(n_trials=2)) == [SPIKES]
+    power_only = power_recording(n_trials=2)  # spike-band power and nothing to read as counts or events
+    missing = model.missing_inputs(power_only)
+    assert missing and missing == [s for s in model.read_streams() if s not in power_only.streams]
 
 
 @pytest.mark.parametrize("streams", [["spikes"], ["spike_band_power", "spike_band_power"]])

@@ -15,7 +15,7 @@ from bench.data.simulators.nhp.presets import pool_size
 from bench.data.simulators.nhp.spikes import REFRACTORY_S
 from bench.registry import data_sources
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+REALDATA = Path(__file__).resolve().parents[3].parent / "shared" / "realdata"
 
 
 @pytest.fixture(scope="module")
