@@ -83,14 +83,18 @@ def main(argv: list[str] | None = None) -> int:
             full_s = time.perf_counter() - t0
             deterministic = fingerprint(root / f"ref2_{jobs}") == reference
             n_records = len(reference["records"])
-            kills = {"killed": 0, "records_at_kill": [], "temp_files_left": 0, "mismatches": 0}
-            for k in range(args.kills):
-                out = root / f"killed_{jobs}_{k}"
+            kills = {"killed": 0, "missed": 0, "records_at_kill": [], "temp_files_left": 0, "mismatches": 0}
+            k = 0
+            while kills["killed"] < args.kills and k < 4 * args.kills:
+                out, k = root / f"killed_{jobs}_{k}", k + 1
                 proc = _start(suite, out)
                 time.sleep(rng.uniform(0.2, full_s))
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    kills["killed"] += 1
+                if proc.poll() is not None:  # finished before the moment: not a kill, draw again
+                    proc.communicate()
+                    kills["missed"] += 1
+                    continue
+                os.killpg(proc.pid, signal.SIGKILL)
+                kills["killed"] += 1
                 proc.communicate()
                 kills["records_at_kill"].append(len(record_files(out)))
                 kills["temp_files_left"] += len(list((out / "records").glob(".tmp-*"))) if (out / "records").is_dir() else 0
