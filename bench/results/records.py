@@ -130,11 +130,18 @@ def write_record(run_dir: Path, record: Record) -> Path:
     return target
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(target: Path, text: str) -> None:
     """Write ``text`` to ``target`` whole or not at all (a hidden temp file, fsync, rename); an OSError
     (e.g. a full disk) leaves ``target`` as it was and no temp file behind."""
     fd, tmp = tempfile.mkstemp(dir=Path(target).parent, prefix=_TMP_PREFIX, suffix=".part")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a result is as readable as any file the user writes
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
