@@ -16,11 +16,10 @@ from pydantic import Field
 
 from bench.data.letters import CHARACTERS, go_cues
 from bench.data.recording import Recording
-from bench.data.views import snap_inward
 from bench.errors import DataError
-from bench.metrics.classification import accuracy, balanced_accuracy
 from bench.registry import tasks
 from bench.tasks.base import OutputSpec, Segment, Task, TaskData, TaskKind, TaskParams
+from bench.tasks.trial_readout import classification_scores, readout_segment, require_train_and_test
 
 
 class HandwritingParams(TaskParams):
@@ -55,7 +54,6 @@ class HandwritingCharacter(Task):
         self.check_recording(rec)
         tr, go = rec.trials, go_cues(rec)
         spec = OutputSpec(TaskKind.classification, len(CHARACTERS), CHARACTERS)
-        origin = float(rec.domain.start[0])
         data = TaskData(rec, spec, chunk_s)
         readout = self.params.readout_s
         for split in ("train", "valid", "test"):
@@ -68,29 +66,11 @@ class HandwritingCharacter(Task):
                         f"after the go cue falls after the end of trial {int(i)} ({tr.end[i] - go[i]:.3f} s after its "
                         "go cue); choose a readout inside every trial."
                     )
-                s, e = snap_inward(tr.start[i], end, origin, chunk_s)
-                if e <= s:
-                    continue
-                q = np.array([e - 1e-6])  # the decision is read out at the end of the segment
-                segments.append(Segment(rec, s, e, q, np.array([int(tr.target_id[i])]), np.ones(1, np.float32),
-                                        np.ones(1, bool)))
+                seg = readout_segment(rec, tr.start[i], end, int(tr.target_id[i]), chunk_s)
+                if seg is not None:
+                    segments.append(seg)
             data.splits[split] = segments
-        if not data.splits["train"] or not data.splits["test"]:
-            raise DataError(
-                f"Recording {rec.path or rec.recording_id}: handwriting_character found "
-                f"{len(data.splits['train'])} train and {len(data.splits['test'])} test trials; need both."
-            )
-        return data
+        return require_train_and_test(data, "handwriting_character")
 
     def score(self, segments: list[Segment], predictions: list[np.ndarray]) -> dict:
-        y_true = np.concatenate([s.targets for s in segments])
-        logits = np.concatenate([p.reshape(len(s.targets), -1) for s, p in zip(segments, predictions)])
-        y_pred = logits.argmax(axis=1)
-        confusion = np.zeros((len(CHARACTERS), len(CHARACTERS)), np.int64)
-        np.add.at(confusion, (y_true, y_pred), 1)
-        return {
-            "accuracy": accuracy(y_true, logits),
-            "balanced_accuracy": balanced_accuracy(y_true, y_pred),
-            "n_samples": int(y_true.size),
-            "confusion": confusion.tolist(),
-        }
+        return classification_scores(segments, predictions, n_classes=len(CHARACTERS))

@@ -12,11 +12,10 @@ import numpy as np
 from pydantic import Field
 
 from bench.data.recording import Recording
-from bench.data.views import snap_inward
 from bench.errors import DataError
-from bench.metrics.classification import accuracy, balanced_accuracy
 from bench.registry import tasks
 from bench.tasks.base import OutputSpec, Segment, Task, TaskData, TaskKind, TaskParams
+from bench.tasks.trial_readout import classification_scores, readout_segment, require_train_and_test
 
 
 class ReachDirectionParams(TaskParams):
@@ -50,7 +49,6 @@ class ReachDirection(Task):
         usable = tr.is_valid & (tr.target_id >= 0)
         classes = np.unique(tr.target_id[usable])
         spec = OutputSpec(TaskKind.classification, int(classes.size), tuple(str(c) for c in classes))
-        origin = float(rec.domain.start[0])
         data = TaskData(rec, spec, chunk_s)
         for split in ("train", "valid", "test"):
             dom = rec.split(split)
@@ -58,27 +56,11 @@ class ReachDirection(Task):
             for i in np.flatnonzero(usable & dom.contains(tr.start)):
                 start = tr.start[i] + self.params.offset_s
                 end = tr.end[i] if self.params.window_s is None else min(tr.end[i], start + self.params.window_s)
-                s, e = snap_inward(start, end, origin, chunk_s)
-                if e <= s:
-                    continue
-                label = int(np.searchsorted(classes, tr.target_id[i]))
-                q = np.array([e - 1e-6])  # the decision is read out at the end of the window
-                segments.append(
-                    Segment(rec, s, e, q, np.array([label]), np.ones(1, np.float32), np.ones(1, bool))
-                )
+                seg = readout_segment(rec, start, end, int(np.searchsorted(classes, tr.target_id[i])), chunk_s)
+                if seg is not None:
+                    segments.append(seg)
             data.splits[split] = segments
-        if not data.splits["train"] or not data.splits["test"]:
-            raise DataError(
-                f"Recording {rec.path or rec.recording_id}: reach_direction found "
-                f"{len(data.splits['train'])} train and {len(data.splits['test'])} test trials; need both."
-            )
-        return data
+        return require_train_and_test(data, "reach_direction")
 
     def score(self, segments: list[Segment], predictions: list[np.ndarray]) -> dict:
-        y_true = np.concatenate([s.targets for s in segments])
-        logits = np.concatenate([p.reshape(len(s.targets), -1) for s, p in zip(segments, predictions)])
-        return {
-            "accuracy": accuracy(y_true, logits),
-            "balanced_accuracy": balanced_accuracy(y_true, logits.argmax(axis=1)),
-            "n_samples": int(y_true.size),
-        }
+        return classification_scores(segments, predictions)
