@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +70,31 @@ def tiny_folder(tmp_path: Path) -> Path:
     for i in range(2):
         save_recording(make_recording(seed=i, recording_id=f"tiny_{i}"), folder / f"tiny_{i}.h5")
     return folder
+
+
+# A tiny suite on the ``tiny_folder`` recordings: a linear and a recurrent decoder, 2 epochs.
+TINY_SUITE = """
+name: tiny
+task: reaching_velocity
+seeds: [0]
+train: {epochs: 2, batch_size: 16}
+latency: {n_chunks: 20, warmup: 2}
+datasets:
+  - {name: tiny, source: hdf5, params: {path: FOLDER}}
+models:
+  - {name: wiener}
+  - {name: gru, params: {hidden: 16, embed_dim: 8}}
+"""
+
+
+def write_suite(tmp_path: Path, folder: Path, text: str = TINY_SUITE, name: str = "suite.yaml") -> Path:
+    """Write a suite text (``FOLDER`` standing for the data folder) as ``tmp_path / name``."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).replace("FOLDER", str(folder)))
+    return path
+
+
+@pytest.fixture
+def suite_file(tmp_path: Path, tiny_folder: Path) -> Path:
+    """``TINY_SUITE`` written for this test; modules with a suite of their own override the fixture."""
+    return write_suite(tmp_path, tiny_folder)

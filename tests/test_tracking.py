@@ -2,7 +2,6 @@
 records made before tracking was on logged later, and an unusable store refused before any run."""
 
 import json
-import textwrap
 
 import pytest
 
@@ -14,26 +13,12 @@ from bench.cli import main  # noqa: E402
 from bench.results.records import load_records, records_dir  # noqa: E402
 from bench.suite.schedule import run_suite  # noqa: E402
 from bench.tracking import TrackingError, default_uri  # noqa: E402
-
-SUITE = """
-name: tracked
-task: reaching_velocity
-seeds: [0]
-train: {epochs: 2, batch_size: 16}
-latency: {n_chunks: 20, warmup: 2}
-datasets:
-  - {name: tiny, source: hdf5, params: {path: FOLDER}}
-models:
-  - {name: wiener}
-  - {name: gru, params: {hidden: 16, embed_dim: 8}}
-"""
+from tests.conftest import TINY_SUITE, write_suite  # noqa: E402
 
 
 @pytest.fixture
 def suite_file(tmp_path, tiny_folder):
-    p = tmp_path / "suite.yaml"
-    p.write_text(textwrap.dedent(SUITE).replace("FOLDER", str(tiny_folder)))
-    return p
+    return write_suite(tmp_path, tiny_folder, TINY_SUITE.replace("\nname: tiny\n", "\nname: tracked\n"))
 
 
 def _runs(out, experiment="tracked"):

@@ -18,6 +18,7 @@ from bench.results import records as records_module
 from bench.results.records import load_records, record_files
 from bench.suite.run_lock import LOCK_NAME, RunFolderBusy, run_folder_lock
 from bench.suite.schedule import run_suite
+from tests.conftest import write_suite
 
 SUITE = """
 name: tiny
@@ -35,9 +36,7 @@ models:
 
 @pytest.fixture
 def suite_file(tmp_path, tiny_folder):
-    p = tmp_path / "suite.yaml"
-    p.write_text(textwrap.dedent(SUITE).replace("FOLDER", str(tiny_folder)))
-    return p
+    return write_suite(tmp_path, tiny_folder, SUITE)
 
 
 def test_a_second_run_of_one_folder_is_refused_naming_the_holder(tmp_path, suite_file):

@@ -2,7 +2,6 @@
 of the local executor (same keys, same metrics), resume, and bad addresses are refused first."""
 
 import shutil
-import textwrap
 
 import pandas as pd
 import pytest
@@ -18,27 +17,14 @@ from bench.cli import main  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.results.records import load_records, records_dir  # noqa: E402
 from bench.suite.schedule import run_suite  # noqa: E402
+from tests.conftest import TINY_SUITE, write_suite  # noqa: E402
 
-SUITE = """
-name: tiny
-task: reaching_velocity
-seeds: [0]
-train: {epochs: 2, batch_size: 16}
-latency: {n_chunks: 20, warmup: 2}
-datasets:
-  - {name: tiny, source: hdf5, params: {path: FOLDER}}
-models:
-  - {name: wiener}
-  - {name: mlp, params: {hidden: 16}}
-  - {name: gru, params: {hidden: 16, embed_dim: 8}}
-"""
+SUITE = TINY_SUITE.replace("  - {name: gru", "  - {name: mlp, params: {hidden: 16}}\n  - {name: gru")
 
 
 @pytest.fixture
 def suite_file(tmp_path, tiny_folder):
-    p = tmp_path / "suite.yaml"
-    p.write_text(textwrap.dedent(SUITE).replace("FOLDER", str(tiny_folder)))
-    return p
+    return write_suite(tmp_path, tiny_folder, SUITE)
 
 
 def _comparable(record) -> dict:

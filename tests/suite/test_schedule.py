@@ -11,26 +11,6 @@ from bench.protocols import train_eval
 from bench.suite import execute, plan, schedule
 from bench.suite.schedule import run_suite
 
-SUITE = """
-name: tiny
-task: reaching_velocity
-seeds: [0]
-train: {epochs: 2, batch_size: 16}
-latency: {n_chunks: 20, warmup: 2}
-datasets:
-  - {name: tiny, source: hdf5, params: {path: FOLDER}}
-models:
-  - {name: wiener}
-  - {name: gru, params: {hidden: 16, embed_dim: 8}}
-"""
-
-
-@pytest.fixture
-def suite_file(tmp_path, tiny_folder):
-    p = tmp_path / "suite.yaml"
-    p.write_text(textwrap.dedent(SUITE).replace("FOLDER", str(tiny_folder)))
-    return p
-
 
 def test_run_writes_records_tables_and_resumes(tmp_path, suite_file):
     logs = []
