@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from tests.suite.test_schedule import SUITE
+from tests.conftest import TINY_SUITE as SUITE
 
 
 @pytest.fixture
