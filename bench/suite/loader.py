@@ -24,7 +24,8 @@ def _loc(loc: tuple, prefix: str = "") -> str:
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
         else:
-            parts.append(clip(str(item), 40))
+            text = str(item)  # a key may hold control characters: never print them raw
+            parts.append(clip(text if text.isprintable() else repr(text)[1:-1], 40))
     return ".".join(parts) or "(top level)"
 
 

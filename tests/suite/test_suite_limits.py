@@ -119,3 +119,16 @@ def test_short_bounds_any_value():
     assert len(short("x" * 10**6)) == 80
     assert short(list(range(1000))) == "<list of 1000 items>"
     assert short(1.5) == "1.5"
+
+
+def test_a_key_with_a_newline_is_named_on_one_line(tmp_path):
+    """Found by the hypothesis fuzz: an unknown key holding a newline was printed raw in the message."""
+    from bench.errors import SuiteError
+    from bench.suite.loader import load_suite
+
+    p = tmp_path / "s.yaml"
+    p.write_text('name: x\ntask: reaching_velocity\ndatasets: [{name: d, source: simulator, "a\\nb": 1}]\n'
+                 "models: [{name: wiener}]\n")
+    with pytest.raises(SuiteError) as err:
+        load_suite(p)
+    assert "\n" not in str(err.value) and "a\\nb" in str(err.value)
