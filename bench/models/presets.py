@@ -12,6 +12,7 @@ state_dict keys are the decorated class's.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -54,7 +55,12 @@ def params_with_defaults(params_cls: type[BaseModel], values: Mapping[str, Any],
     fields = {}
     for key, value in values.items():
         info = copy.copy(params_cls.model_fields[key])
-        info.default = value
+        if info.default_factory is not None:
+            # a field declared with default_factory (e.g. a list) keeps a factory: each instance
+            # gets its own copy of the preset's value, and pydantic refuses default + factory
+            info.default_factory = functools.partial(copy.deepcopy, value)
+        else:
+            info.default = value
         fields[key] = (info.annotation, info)
     return create_model(params_cls.__name__, __base__=params_cls, __module__=params_cls.__module__, **fields)
 
