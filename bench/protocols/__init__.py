@@ -37,9 +37,9 @@ _MODULES = {
 
 
 class ProtocolParams(BaseModel):
-    """A protocol's parameters (none by default); unknown fields are suite errors."""
+    """A protocol's parameters (none by default); unknown fields are suite errors, non-finite numbers too."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

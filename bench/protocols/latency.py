@@ -28,7 +28,7 @@ from bench.suite.plan import PlannedRun
 
 
 class LatencyParams(ProtocolParams):
-    rounds: int = Field(3, ge=1, description="interleaved rounds; each times latency.n_chunks / rounds steps per model")
+    rounds: int = Field(3, ge=1, le=1000, description="interleaved rounds; each times latency.n_chunks / rounds steps per model")
 
 
 def pooled(stats: list[LatencyStats]) -> dict:

@@ -10,7 +10,7 @@ holds every point; its test metrics are those of the last budget.
 from __future__ import annotations
 
 import time
-from typing import Iterator, Sequence
+from typing import Annotated, Iterator, Sequence
 
 import pandas as pd
 from pydantic import Field
@@ -25,7 +25,8 @@ from bench.suite.plan import PlannedRun
 
 
 class LearningCurveParams(ProtocolParams):
-    epochs: list[int] = Field([20, 60, 150], min_length=1, description="epoch budgets, one training each")
+    epochs: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        [20, 60, 150], min_length=1, max_length=50, description="epoch budgets, one training each")
 
 
 def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:

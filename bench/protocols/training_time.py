@@ -24,7 +24,7 @@ from bench.suite.plan import PlannedRun
 
 
 class TrainingTimeParams(ProtocolParams):
-    rounds: int = Field(2, ge=1, description="alternating rounds; each model trains once per round")
+    rounds: int = Field(2, ge=1, le=100, description="alternating rounds; each model trains once per round")
 
 
 def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, Iterator, Sequence
+from typing import Annotated, Any, Iterator, Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
@@ -40,12 +40,13 @@ CONTEXT_KEYS = ("fresh", "fresh, clipped window", "fresh, full window", "warm")
 
 
 class WindowPositionParams(ProtocolParams):
-    lookaheads: list[float] = Field([0.05, 0.1, 0.25, 0.5], description="seconds past each chunk (predict_lookahead)")
+    lookaheads: list[Annotated[float, Field(ge=0, le=60)]] = Field(
+        [0.05, 0.1, 0.25, 0.5], max_length=50, description="seconds past each chunk (predict_lookahead)")
     variants: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="name -> parameter values set on the trained model for one more test "
+        default_factory=dict, max_length=50, description="name -> parameter values set on the trained model for one more test "
         "score (models whose parameters lack them are not scored)")
     context: bool = Field(True, description="also score clipped / full windows and warm streams")
-    context_s: float = Field(1.0, gt=0, description="window length the context scores split at and warm up by")
+    context_s: float = Field(1.0, gt=0, le=3600, description="window length the context scores split at and warm up by")
 
 
 def lookahead_name(seconds: float) -> str:
