@@ -1,0 +1,1 @@
+"""Pretraining and transfer: checkpoints, resumable / distributed pretraining, fine-tuning (UI, FT)."""
