@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench {run,tune,validate,list,report,migrate,simstats,import,params,trainspeed,curve,latency}``.
+"""Command line: ``python -m bench {run,tune,validate,list,report,page,migrate,simstats,import,params,trainspeed,curve,latency}``.
 
 User mistakes (BenchError) print one paragraph and exit with status 2, never a traceback.
 """
@@ -75,6 +75,27 @@ def _report(suite, out: Path | None) -> None:
     for p in written:
         print(f"wrote {p}")
     print(next(p for p in written if p.suffix == ".md").read_text())
+
+
+def _cmd_paper(args) -> None:
+    from bench.paper.build import write_paper
+
+    for p in write_paper(Path(args.results), Path(args.out)):
+        print(f"wrote {p}")
+
+
+def _cmd_page(args) -> None:
+    from bench.results.browser import chromium_path, page_url, screenshot
+    from bench.results.page import build_pages
+
+    folder = Path(args.results_dir)
+    for page in build_pages(folder, reference=args.reference):
+        print(f"wrote {page}")
+        if args.screenshot and page.name == "index.html":
+            if chromium_path() is None:
+                print("no screenshot: headless Chromium is not installed (apt-get install chromium)")
+            else:
+                print(f"wrote {screenshot(page_url(page), page.with_name('page.png'))}")
 
 
 def _cmd_migrate(args) -> None:
@@ -207,6 +228,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite")
     p.add_argument("--out", default=None, help="run folder (default runs/<suite>; the leaderboard: results/<suite>)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("paper", help="regenerate the POSSM paper's tables and latency figure from committed records "
+                       "(never retrains), each beside the published figure")
+    p.add_argument("--results", default="results", help="folder holding nhp/, latency/, handwriting/, speech/, transfer/")
+    p.add_argument("--out", default="results/paper", help="folder for paper.md and its figures")
+    p.set_defaults(func=_cmd_paper)
+
+    p = sub.add_parser("page", help="build the static leaderboard page(s) of a run folder from its records "
+                       "(index.html; one page per task)")
+    p.add_argument("results_dir", help="run folder holding records/ (e.g. results/nhp); the page is written there")
+    p.add_argument("--reference", default="gru", help="model label the paired tests compare with (default gru "
+                   "when present; 'none': no comparison)")
+    p.add_argument("--screenshot", action="store_true", help="also write page.png beside index.html (headless Chromium)")
+    p.set_defaults(func=_cmd_page)
 
     p = sub.add_parser("migrate", help="convert a run folder's records of format 1 to the current format")
     p.add_argument("suite")

@@ -1,0 +1,62 @@
+"""The POSSM paper's NHP reaching table: models x (C-CO 2016, C-CO 2010, T-CO, T-RT, H-CO), R^2.
+
+Each harness cell (results/nhp, plus fine-tuned rows from results/transfer on the same datasets)
+stands beside the paper's figure for the row it maps to (published.yaml: harness label -> paper
+row, harness dataset -> paper column).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.paper.cells import build_cells, folder_records, label_order, mark_notes
+from bench.paper.published import published
+from bench.paper.sections import SectionOutput, md_table, section
+
+NHP_FOLDER = "nhp"
+TRANSFER_FOLDER = "transfer"
+
+
+@section("nhp", "NHP reaching (R^2), the paper's main table", order=10)
+def render(results: Path) -> SectionOutput:
+    pub = published().nhp
+    datasets = [c.dataset for c in pub.columns]
+    records, missing = folder_records(results, NHP_FOLDER)
+    transfer, _ = folder_records(results, TRANSFER_FOLDER)
+    transfer = [r for r in transfer if r.dataset in datasets and r.metric == pub.metric and r.summary is not None]
+    lines = [f"Harness datasets are the simulator presets named after the paper's columns: "
+             + ", ".join(f"{c.paper} = `{c.dataset}`" for c in pub.columns) + ". " + pub.note + "\n"]
+    if missing and not transfer:
+        return SectionOutput("\n".join(lines) + f"\n_{missing}._\n")
+    if missing:
+        lines.append(f"_{missing}; only fine-tuned rows from results/{TRANSFER_FOLDER} are shown._\n")
+    cells = build_cells(records + transfer)
+    paper_of = {r.label: r for r in pub.rows}
+    labels = label_order(results, NHP_FOLDER, [lab for lab, _ in cells] + [r.label for r in pub.rows])
+    header = ["harness model", "paper row"] + [
+        f"{c.paper} (`{c.dataset}`, {_n_sessions(cells, c.dataset)} / paper {c.sessions} sessions)" for c in pub.columns]
+    rows = []
+    for label in labels:
+        paper_row = paper_of.get(label)
+        have = [cells.get((label, d)) for d in datasets]
+        if not any(have) and paper_row is None:
+            continue
+        row = [f"`{label}`", paper_row.paper if paper_row else "—"]
+        for i, cell in enumerate(have):
+            ours = cell.text() if cell else "not run"
+            theirs = paper_row.values[i] if paper_row else None
+            row.append(f"{ours} · paper {theirs:.3f}" if theirs is not None else f"{ours} · paper —")
+        rows.append(row)
+    lines.append(md_table(header, rows))
+    lines.append("Cells: R^2 mean ± SD over sessions (each session averaged over its seeds) · the published "
+                 "figure (paper: mean over the real sessions; source: "
+                 f"{', '.join(sorted({r.source for r in pub.rows}))}, see Sources). Marks in brackets: "
+                 "failed, untrained, invalid stream, unconverged, fewer seeds than the table's most. "
+                 "'not run': no record of that model on that dataset.\n")
+    lines.append(mark_notes(m for c in cells.values() for m in c.marks))
+    return SectionOutput("\n".join(lines))
+
+
+def _n_sessions(cells, dataset: str) -> str:
+    counts = {c.n_sessions for (lab, d), c in cells.items() if d == dataset and c.n_sessions}
+    return "/".join(str(n) for n in sorted(counts)) or "0"
