@@ -6,6 +6,9 @@ are validated (unknown fields refused), ``fit`` runs, ``predict`` returns one (n
 array per segment, streaming (``reset`` + ``step`` over chunks) equals ``predict``, every segment
 starts from a fresh state (alone or within a batch, streamed first or after another segment),
 ``n_parameters() > 0``, and the model reads the recording streams it declares and nothing else.
+``check_one_query_streaming`` checks streaming at the finest chunk a user can ask for: the
+behaviour's sample period, where every chunk holds at most one output query (real recordings
+whose behaviour is sampled at the bin rate stream this way).
 A failed check raises ``ConformanceError`` (an AssertionError) saying what was expected, so it
 reads well in pytest. Plugin authors call it from their own tests; see examples/.
 """
@@ -13,6 +16,7 @@ reads well in pytest. Plugin authors call it from their own tests; see examples/
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -23,7 +27,7 @@ from bench.data.recording import SPIKES, FeatureStream, Recording
 from bench.data.simulators.nhp import SimulatorParams, session_specs, simulate_session
 from bench.data.simulators.speech import DaySpec, simulate_day
 from bench.data.views import bin_spikes
-from bench.models.base import Decoder, InputKind
+from bench.models.base import Decoder, InputKind, chunk_segment
 from bench.tasks.base import Segment, TaskData, TaskKind
 from bench.tasks.reach_direction import ReachDirection
 from bench.tasks.reaching import ReachingVelocity
@@ -61,19 +65,26 @@ def tiny_recording(index: int = 0, n_units: int = 12, n_trials: int = 20, seed: 
     return replace(rec, features={**rec.features, FEATURE_STREAM: stream}, _views={})
 
 
-def tiny_session(kind: TaskKind, index: int = 0) -> TaskData:
+def tiny_session(kind: TaskKind, index: int = 0, chunk_s: float | None = None) -> TaskData:
     """The tiny recording prepared for a task of ``kind`` (velocity decoding / reach direction /
-    speech phonemes on a tiny simulated speech day)."""
+    speech phonemes on a tiny simulated speech day), streamed in chunks of ``chunk_s`` (default
+    ``CHUNK_S``, ``SEQUENCE_CHUNK_S`` for speech)."""
     rec = tiny_recording(index) if kind != TaskKind.sequence else None
     if kind == TaskKind.regression:
-        return ReachingVelocity(ReachingVelocity.Params(eval_phase="all")).prepare(rec, CHUNK_S)
+        return ReachingVelocity(ReachingVelocity.Params(eval_phase="all")).prepare(rec, chunk_s or CHUNK_S)
     if kind == TaskKind.classification:
-        return ReachDirection().prepare(rec, CHUNK_S)
+        return ReachDirection().prepare(rec, chunk_s or CHUNK_S)
     if kind == TaskKind.sequence:
-        day = simulate_day(DaySpec(f"tiny_speech_{index}", index, 0, n_blocks=2, trials_per_block=3))
-        return SpeechPhonemes().prepare(day, SEQUENCE_CHUNK_S)
+        return SpeechPhonemes().prepare(_tiny_speech_day(index), chunk_s or SEQUENCE_CHUNK_S)
     raise ConformanceError(f"The conformance kit has no tiny task of kind '{kind.value}'; "
                            f"it checks {', '.join(k.value for k in CHECKABLE_KINDS)}.")
+
+
+@lru_cache(maxsize=4)
+def _tiny_speech_day(index: int) -> Recording:
+    """A tiny simulated speech day, made once per process (simulating it takes seconds; models only
+    read recordings, so every check can share it)."""
+    return simulate_day(DaySpec(f"tiny_speech_{index}", index, 0, n_blocks=2, trials_per_block=3))
 
 
 # ---------------------------------------------------------------------------------- checks
@@ -103,6 +114,55 @@ def check_decoder(model: str | type[Decoder], params: Mapping | None = None,
         check_inputs(decoder, segments, atol, name)
         fitted[kind] = decoder
     return fitted
+
+
+# The finest chunk per task kind: the behaviour's sample period (10 ms in the tiny session), the
+# classification readout on the same grid, and the speech day's 20 ms bin (one frame per chunk).
+ONE_QUERY_CHUNK_S = {TaskKind.regression: 0.01, TaskKind.classification: 0.01, TaskKind.sequence: 0.02}
+
+
+def check_one_query_streaming(model: str | type[Decoder], params: Mapping | None = None,
+                              kinds: Iterable[TaskKind | str] | None = None, train: TrainConfig = TINY_TRAIN,
+                              atol: float = 1e-5) -> dict[TaskKind, float]:
+    """Fit ``model`` on the tiny session of each kind streamed at ``ONE_QUERY_CHUNK_S`` (every chunk
+    holds at most one output query, the readout chunk of a classification trial exactly one) and
+    check that ``reset`` + ``step`` equals ``predict`` on the two contrasting test segments.
+    Returns the largest difference per kind. A model whose streaming deliberately differs
+    (``streams_like_predict`` False) is refused: there is nothing to check. Give models with a
+    bin (a ``bin_ms`` parameter) bin at the chunk unless ``params`` set ``bin_ms``."""
+    cls = registry.models.get(model) if isinstance(model, str) else model
+    name = model if isinstance(model, str) else (cls.registry_name or cls.__name__)
+    check_params(cls, dict(params or {}), name)
+    diffs = {}
+    for kind in check_kinds(cls, kinds, name):
+        chunk_s = ONE_QUERY_CHUNK_S[kind]
+        params = dict(params or {})
+        if "bin_ms" in cls.Params.model_fields:
+            params.setdefault("bin_ms", chunk_s * 1000.0)
+        sessions = [tiny_session(kind, chunk_s=chunk_s)]
+        sessions += [tiny_session(kind, index=1, chunk_s=chunk_s)] if cls.multi_session else []
+        decoder = cls(cls.Params(**params), seed=0)
+        if not decoder.streams_like_predict:
+            _fail(name, "streams_like_predict is False: its streaming deliberately differs from predict, so the "
+                        "one-query-per-chunk check does not apply.")
+        check_fit(decoder, sessions, train, name)
+        segments = _contrasting_segments(sessions[0].segments("test"))
+        per_chunk = [c.query_times.size for seg in segments for c in chunk_segment(seg, chunk_s)]
+        if max(per_chunk) != 1:
+            raise ConformanceError(f"The tiny {kind.value} session at {chunk_s * 1000:g} ms chunks holds up to "
+                                   f"{max(per_chunk)} queries per chunk; the one-query check needs at most one.")
+        offline = decoder.predict(segments)
+        if all(np.ptp(y, axis=0).max(initial=0.0) <= 1e-6 for y in offline) and kind != TaskKind.classification:
+            _fail(name, f"{kind.value}: the fitted model's outputs are constant over the test segments, so "
+                        "streamed == offline would prove nothing; train it longer or initialise the readout randomly.")
+        worst = 0.0
+        for i, (seg, off) in enumerate(zip(segments, offline)):
+            streamed = decoder.stream(seg, chunk_s)
+            _close(name, streamed, off, atol, f"{kind.value}: streaming segment {i} with one query per "
+                                              f"{chunk_s * 1000:g} ms chunk differs from predict")
+            worst = max(worst, float(np.max(np.abs(np.asarray(streamed) - off))) if off.size else 0.0)
+        diffs[kind] = worst
+    return diffs
 
 
 def check_params(cls: type[Decoder], params: Mapping, name: str) -> BaseModel:

@@ -7,7 +7,8 @@ import pytest
 from bench import registry
 from bench.models.base import Decoder, ModelParams, chunk_segment
 from bench.tasks.base import TaskKind
-from bench.testing import CHECKABLE_KINDS, FEATURE_STREAM, ConformanceError, check_decoder, check_kinds, check_params
+from bench.testing import (CHECKABLE_KINDS, FEATURE_STREAM, ConformanceError, check_decoder, check_kinds,
+                           check_one_query_streaming, check_params)
 
 _POSSM = dict(dim=16, dim_head=8, hidden=16, layers=1, d_state=4, expand=1)
 _RECURRENT = dict(embed_dim=8, hidden=16, layers=1, d_state=4, expand=1)
@@ -35,6 +36,36 @@ def test_registered_model_conforms(name):
     assert set(fitted) == set(registry.models.get(name).supported_kinds) & set(CHECKABLE_KINDS)
 
 
+# POYO trains on random windows that can all miss a classification trial's single readout query
+# at 10 ms chunks (no training example left); tiled windows cover it, and the stream is the same.
+ONE_QUERY = {name: {**TINY[name], "random_windows": False} for name in ("poyo-ss", "poyo-mp")}
+
+
+@pytest.mark.parametrize("name", registry.models.names())
+def test_registered_model_streams_one_query_per_chunk_like_offline(name):
+    """Chunk = behaviour sample period (every chunk holds at most one output query): streamed ==
+    offline at 1e-5 for every task kind the model declares."""
+    cls = registry.models.get(name)
+    params = ONE_QUERY.get(name, TINY[name])
+    if not cls(cls.Params(**params)).streams_like_predict:
+        pytest.skip(f"{name} declares streaming unlike predict")
+    diffs = check_one_query_streaming(name, params)
+    assert set(diffs) == set(cls.supported_kinds) & set(CHECKABLE_KINDS)  # every kind checked, at 1e-5 (+1e-5 relative)
+
+
+def test_one_query_check_catches_a_stream_that_drops_a_lone_query():
+    """The fault POSSM had: a chunk holding exactly one query streamed something else."""
+
+    class LoneQueryWrong(MeanRate):
+        def step(self, chunk):
+            out = super().step(chunk)
+            return out + 0.5 if chunk.query_times.size == 1 else out
+
+    assert check_one_query_streaming(MeanRate) == {TaskKind.regression: 0.0}
+    with pytest.raises(ConformanceError, match="with one query per 10 ms chunk differs from predict"):
+        check_one_query_streaming(LoneQueryWrong)
+
+
 @pytest.mark.parametrize("name, streams", [
     ("wiener", {"input_streams": [FEATURE_STREAM]}),
     ("possm-gru", {"feature_streams": [FEATURE_STREAM]}),
@@ -58,7 +89,7 @@ class MeanRate(Decoder):
     supported_kinds = frozenset({TaskKind.regression})
 
     def fit(self, sessions, train, progress=True):
-        self.dim = sessions[0].spec.dim
+        self.dim, self.chunk_s = sessions[0].spec.dim, sessions[0].chunk_s
         self.weights = np.linspace(1.0, 2.0, self.dim) * self.params.scale
         return {}
 
@@ -72,7 +103,7 @@ class MeanRate(Decoder):
     def predict(self, segments):
         out = []
         for seg in segments:
-            chunks = chunk_segment(seg, 0.05)
+            chunks = chunk_segment(seg, self.chunk_s)
             means = np.cumsum([c.spike_times.size for c in chunks]) / np.arange(1, len(chunks) + 1)
             out.append(np.concatenate([self.output(c, m) for c, m in zip(chunks, means)]))
         return out
@@ -98,7 +129,7 @@ class LeakyState(MeanRate):
 class BatchLeak(MeanRate):
     def predict(self, segments):  # carries the state from one segment of the batch to the next
         self.reset(None)
-        return [np.concatenate([self.step(c) for c in chunk_segment(seg, 0.05)]) for seg in segments]
+        return [np.concatenate([self.step(c) for c in chunk_segment(seg, self.chunk_s)]) for seg in segments]
 
 
 class WrongShape(MeanRate):
