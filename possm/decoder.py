@@ -85,12 +85,38 @@ class POSSMDecoder(TorchDecoder):
         self.check_inputs(d.recording for d in sessions)
         self.unit_ranges = session_units(self.vocab, (d.recording for d in sessions))
         net = POSSMNet(self.params, len(self.vocab.units), len(self.vocab.sessions), self.spec.dim)
+        self.count_tokens = self.spec.kind == TaskKind.sequence and all(self._centred_tokens(d) for d in sessions)
         self.feature_input = None
         if self.params.feature_streams:
             self.feature_input = ChunkFeatures.plan(sessions, self.params.feature_streams, self.chunk_s)
             mean, std = self.feature_input.train_stats(sessions, self.chunk_s)
             net.feature_in = FeatureProjection(self.feature_input.width, self.params.n_latents * self.params.dim, mean, std)
         return net
+
+    def _centred_tokens(self, data: TaskData) -> bool:
+        """Whether every token of the session's segments sits at its chunk's centre: crossings
+        derived from a counts stream binned at the chunk width, bins aligned with the chunks.
+        Then a chunk is its count per unit, and the count layout (``POSSMNet.encode_chunk_counts``)
+        replaces the per-token path (sequence tasks: whole 2-16 s sentences, ~150 crossings per
+        20 ms chunk in speech). Streaming keeps the token path; both give the same latents."""
+        rec = data.recording
+        if rec.events_from is None or rec.spike_bin_s is None or abs(rec.spike_bin_s - self.chunk_s) > 1e-9:
+            return False
+        for seg in (s for split in ("train", "valid", "test") for s in data.segments(split)):
+            times, _ = rec.spikes_between(seg.start, seg.end)
+            n = chunk_count(seg.start, seg.end, self.chunk_s)
+            mids = seg.start + (chunk_of(times, seg.start, self.chunk_s, n) + 0.5) * self.chunk_s
+            if times.size and np.abs(times - mids).max() > 1e-6 * self.chunk_s:
+                return False
+        return True
+
+    def _encode_counts(self, seg: Segment, n_chunks: int, chunk: np.ndarray, local: np.ndarray) -> np.ndarray:
+        """(n_chunks, units + 1) tokens per global unit row; an empty chunk holds one padding token."""
+        n_rows = len(self.vocab.units)
+        counts = np.zeros((n_chunks, n_rows + 1), np.float32)
+        np.add.at(counts, (chunk, self.vocab.unit_index(seg.recording)[local]), 1.0)
+        counts[counts[:, :n_rows].sum(axis=1) == 0, n_rows] = 1.0
+        return counts
 
     def encode(self, seg: Segment) -> dict[str, np.ndarray]:
         rec, c = seg.recording, self.chunk_s
@@ -105,6 +131,16 @@ class POSSMDecoder(TorchDecoder):
         dt = np.concatenate([times - mids[chunk], np.zeros(empty.size)])
         order = np.argsort(tok_chunk, kind="stable")
         extra = {} if self.feature_input is None else {"features": self.feature_input.segment_features(seg, c)}
+        if getattr(self, "count_tokens", False):
+            return {
+                **extra,
+                "tok_counts": self._encode_counts(seg, n_chunks, chunk, local),
+                "chunk_end": (np.arange(n_chunks) + 1.0) * c,
+                "chunk_valid": np.ones(n_chunks, bool),
+                "query_time": seg.query_times - seg.start,
+                "query_chunk": chunk_of(seg.query_times, seg.start, c, n_chunks),
+                "session": np.asarray(self.vocab.session_index(rec), np.int64),
+            }
         return {
             **extra,
             "tok_unit": unit[order].astype(np.int64),
@@ -123,6 +159,8 @@ class POSSMDecoder(TorchDecoder):
         without spikes get their padding token, as in the streaming path."""
         if not self.params.unit_dropout:
             return batch
+        if "tok_counts" in batch:
+            return self._drop_unit_counts(batch, rng)
         unit, chunk = batch["tok_unit"], batch["tok_chunk"]
         valid = batch["tok_valid"] & unit_dropout_keep(unit, batch["session"], self.unit_ranges, rng)
         B, C = batch["chunk_end"].shape
@@ -143,6 +181,16 @@ class POSSMDecoder(TorchDecoder):
                 out["tok_valid"][b, n0 : n0 + len(missing)] = True
             return out
         return {**batch, "tok_valid": valid}
+
+    def _drop_unit_counts(self, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """Unit dropout in the count layout: the same draw per sample, applied to unit columns."""
+        counts = batch["tok_counts"]
+        B, _, R = counts.shape
+        rows = torch.arange(R - 1).expand(B, -1)
+        keep = unit_dropout_keep(rows, batch["session"], self.unit_ranges, rng)  # (B, units)
+        kept = counts[..., :-1] * keep[:, None, :].to(counts.dtype)
+        pad = ((kept.sum(-1) == 0) & batch["chunk_valid"]).to(counts.dtype)  # chunks left empty
+        return {**batch, "tok_counts": torch.cat([kept, pad.unsqueeze(-1)], dim=-1)}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.module(batch)

@@ -87,6 +87,18 @@ class POSSMNet(nn.Module):
         z = self.encoder.forward_segments(q, q_rot, kv, chunk)
         return z.flatten(1)
 
+    def encode_chunk_counts(self, counts: Tensor) -> Tensor:
+        """Chunks given as token counts -> latents (n_chunks, n_latents * dim), equal to
+        :meth:`encode_chunks` on the tokens when every token sits at its chunk's centre (dt = 0:
+        crossings binned at the chunk width). ``counts (n_chunks, units + 1)``: tokens per
+        global unit row, the last column the padding token. All per-token work disappears:
+        one attention over the unit table per chunk (the speech task's ~150 crossings a chunk)."""
+        kv_table = self.token_kv_table()
+        at_centre = torch.zeros(kv_table.shape[0], dtype=counts.dtype, device=counts.device)
+        kv = self.encoder.attn.rotate_kv(kv_table, self.rotary(at_centre))
+        q_rot = self.rotary(torch.zeros(self.p.n_latents, dtype=counts.dtype, device=counts.device))
+        return self.encoder.forward_counts(self.latents, q_rot, kv, counts).flatten(1)
+
     def readout_queries(self, session: Tensor, query_time: Tensor, kv: tuple[Tensor, Tensor],
                         attn_mask: Tensor | None) -> Tensor:
         q = self.session_emb(session).unsqueeze(1).expand(-1, query_time.shape[1], -1)
@@ -96,9 +108,12 @@ class POSSMNet(nn.Module):
     # ------------------------------------------------------------------ offline / training
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         B, C = batch["chunk_end"].shape
-        valid = batch["tok_valid"]
-        chunk = batch["tok_chunk"] + C * torch.arange(B, device=valid.device).unsqueeze(1)
-        z = self.encode_chunks(batch["tok_unit"][valid], batch["tok_dt"][valid], chunk[valid], B * C)
+        if "tok_counts" in batch:  # binned crossings at the chunk width (POSSMDecoder.count_tokens)
+            z = self.encode_chunk_counts(batch["tok_counts"].reshape(B * C, -1).float())
+        else:
+            valid = batch["tok_valid"]
+            chunk = batch["tok_chunk"] + C * torch.arange(B, device=valid.device).unsqueeze(1)
+            z = self.encode_chunks(batch["tok_unit"][valid], batch["tok_dt"][valid], chunk[valid], B * C)
         if self.feature_in is not None:
             z = z + self.feature_in(batch["features"].reshape(B * C, -1))
         h = self.backbone(z.reshape(B, C, -1))

@@ -53,3 +53,26 @@ def segment_attention(q: Tensor, k: Tensor, v: Tensor, segment: Tensor, dropout_
         weights = F.dropout(weights, dropout_p)
     out = torch.zeros(q.shape, dtype=v.dtype, device=v.device)
     return out.index_add_(0, segment, weights.unsqueeze(-1) * v.unsqueeze(1))
+
+
+def count_attention(q: Tensor, k: Tensor, v: Tensor, counts: Tensor, dropout_p: float = 0.0) -> Tensor:
+    """Segment attention for tokens that differ only by their key row, given as counts.
+
+    ``q (Nq, H, Dh)`` shared by every segment, ``k, v (R, H, Dh)`` one row per token kind,
+    ``counts (S, R)`` how many tokens of each kind segment s holds. Returns ``(S, Nq, H, Dh)``:
+    the same as :func:`segment_attention` over the tokens themselves (a kind held c times weighs
+    c in the softmax: log c added to its score), at O(S * Nq * H * R) with no per-token work.
+    The layout for binned threshold crossings read at their own bin width: every token of a
+    chunk sits at the chunk's centre, so the chunk is its count per unit. Segments without
+    tokens give zeros.
+    """
+    scores = torch.einsum("qhd,rhd->qhr", q, k) * (q.shape[-1] ** -0.5)
+    present = counts > 0
+    any_token = present.any(dim=-1, keepdim=True)
+    # log count of each present kind; an empty segment's row stays finite and is zeroed after
+    log_count = torch.where(present, counts.clamp_min(1).log(), torch.where(any_token, -torch.inf, 0.0))
+    weights = torch.softmax(scores.unsqueeze(0) + log_count[:, None, None, :], dim=-1)  # (S, Nq, H, R)
+    weights = weights * any_token[:, None, None, :].to(weights.dtype)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, dropout_p)
+    return torch.einsum("sqhr,rhd->sqhd", weights, v)

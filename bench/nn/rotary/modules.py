@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from bench.nn.feedforward import FeedForward
 from bench.nn.rotary.embedding import apply_rotary
-from bench.nn.rotary.kernels import masked_attention, segment_attention
+from bench.nn.rotary.kernels import count_attention, masked_attention, segment_attention
 
 
 def _heads_rot(rot: Tensor) -> Tensor:
@@ -140,6 +140,13 @@ class RotaryCrossAttention(nn.Module):
         out = segment_attention(q, kv[0], kv[1], segment, self.dropout if self.training else 0.0)
         return _output(self, out, query_rot)
 
+    def forward_counts(self, x_query: Tensor, query_rot: Tensor, kv: tuple[Tensor, Tensor], counts: Tensor) -> Tensor:
+        """Count layout (see :func:`count_attention`): ``x_query (Nq, D)`` and ``query_rot (Nq, P)``
+        shared by all segments, ``kv`` two ``(R, H, Dh)`` rows, ``counts (S, R)``; returns ``(S, Nq, D)``."""
+        q = self._query(x_query, query_rot)
+        out = count_attention(q, kv[0], kv[1], counts, self.dropout if self.training else 0.0)
+        return _output(self, out, query_rot)
+
 
 class RotarySelfAttention(nn.Module):
     """Multi-head self-attention with rotary time embeddings (input already layer-normed).
@@ -245,6 +252,11 @@ class RotaryCrossAttentionBlock(nn.Module):
         """Segment layout (see :meth:`RotaryCrossAttention.forward_segments`); ``kv`` from :meth:`context_kv`
         or the attention's ``rotate_kv``."""
         x = x_query + self.attn.forward_segments(self.norm_query(x_query), query_rot, kv, segment)
+        return x + self.ff(x)
+
+    def forward_counts(self, x_query: Tensor, query_rot: Tensor, kv: tuple[Tensor, Tensor], counts: Tensor) -> Tensor:
+        """Count layout (see :meth:`RotaryCrossAttention.forward_counts`): ``(Nq, D)`` queries -> ``(S, Nq, D)``."""
+        x = x_query + self.attn.forward_counts(self.norm_query(x_query), query_rot, kv, counts)
         return x + self.ff(x)
 
 

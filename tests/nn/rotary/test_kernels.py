@@ -2,7 +2,7 @@
 
 import torch
 
-from bench.nn.rotary.kernels import masked_attention, segment_attention
+from bench.nn.rotary.kernels import count_attention, masked_attention, segment_attention
 
 
 def test_segment_attention_equals_padded_attention():
@@ -36,3 +36,23 @@ def test_masked_attention_rows_without_keys_are_zero():
     full = torch.nn.functional.scaled_dot_product_attention(q, k, v)
     torch.testing.assert_close(out[1], full[1])
     torch.testing.assert_close(out[0, 0, [0, 2]], full[0, 0, [0, 2]])
+
+
+def test_count_attention_equals_segment_attention_over_repeated_tokens():
+    """A token kind held c times weighs c; gradients match too; an empty segment gives zeros."""
+    torch.manual_seed(0)
+    S, Nq, H, Dh, R = 5, 4, 2, 8, 7
+    q = torch.randn(Nq, H, Dh, requires_grad=True)
+    k, v = torch.randn(R, H, Dh), torch.randn(R, H, Dh)
+    counts = torch.randint(0, 3, (S, R)).float()
+    counts[2] = 0
+    seg, rows = torch.nonzero(counts, as_tuple=True)
+    reps = counts[seg, rows].long()
+    seg, rows = seg.repeat_interleave(reps), rows.repeat_interleave(reps)
+    expected = segment_attention(q.expand(S, -1, -1, -1), k[rows], v[rows], seg)
+    got = count_attention(q, k, v, counts)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert got[2].abs().max() == 0
+    (g_expected,) = torch.autograd.grad(expected.square().sum(), q)
+    (g_got,) = torch.autograd.grad(got.square().sum(), q)
+    assert torch.allclose(g_got, g_expected, atol=1e-5) and torch.isfinite(g_got).all()
