@@ -52,6 +52,11 @@ class TorchDecoder(Decoder):
     module: torch.nn.Module
     spec: OutputSpec
     chunk_s: float
+    # set by bench.pretraining on an instance: ``setup_override(sessions)`` prepares the network
+    # instead of ``initialise`` (a pretrained one, grown for new sessions), ``train_loop_override``
+    # trains instead of the shared loop (resumable / distributed pretraining, unit identification)
+    setup_override: Callable[[Sequence[TaskData]], None] | None = None
+    train_loop_override: Callable[..., object] | None = None
 
     # ---------------------------------------------------------------- to implement
     def build(self, sessions: Sequence[TaskData]) -> torch.nn.Module:
@@ -105,7 +110,7 @@ class TorchDecoder(Decoder):
         self.module = self.build(sessions)
 
     def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
-        self.initialise(sessions)
+        (self.setup_override or self.initialise)(sessions)
         self.train_config = train
         train_segments = [s for d in sessions for s in d.segments("train")]
         valid_segments = [s for d in sessions for s in d.segments("valid")] or train_segments
@@ -118,12 +123,12 @@ class TorchDecoder(Decoder):
 
             return float(self._loss(to_device(valid_batch, self.device)))
 
-        rng = np.random.default_rng(self.seed)
+        rng = self.augment_rng = np.random.default_rng(self.seed)  # an attribute: resuming restores its state
 
         def train_collate(items: list[dict]) -> dict[str, torch.Tensor]:
             return self.augment(pad_collate(items), rng)
 
-        report = train_loop(
+        report = (self.train_loop_override or train_loop)(
             self.module, examples, train_collate, self._loss, valid_loss, train,
             seed=self.seed, device=self.device, progress=progress, desc=f"{self.registry_name}",
         )
