@@ -106,6 +106,18 @@ def to_device(batch: Any, device: str) -> Any:
     return batch
 
 
+def param_groups(parameters: Sequence[Any]) -> list[dict]:
+    """Optimiser groups of the trainable parameters: ``parameters`` holds tensors (one group) or
+    dicts ``{"params": [...], "lr_scale": x}`` (e.g. a lower rate for pretrained weights when
+    fine-tuning); empty groups are dropped."""
+    items = list(parameters)
+    if not items or not isinstance(items[0], dict):
+        items = [{"params": items}]
+    groups = [{"params": [p for p in g["params"] if p.requires_grad], "lr_scale": float(g.get("lr_scale", 1.0))}
+              for g in items]
+    return [g for g in groups if g["params"]]
+
+
 def train_loop(
     module: torch.nn.Module,
     examples: Sequence[Any] | Callable[[int], Sequence[Any]],
@@ -118,7 +130,7 @@ def train_loop(
     device: str = "cpu",
     progress: bool = True,
     desc: str = "train",
-    parameters: Sequence[torch.nn.Parameter] | None = None,
+    parameters: Sequence[torch.nn.Parameter] | Sequence[dict] | None = None,
 ) -> TrainReport:
     """Train ``module`` in place; on return it holds the weights of the best validation epoch.
     A non-finite or exploding loss raises TrainingDiverged (the weights are then of no use).
@@ -129,8 +141,9 @@ def train_loop(
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     module.to(device)
-    params = [p for p in (parameters if parameters is not None else module.parameters()) if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = param_groups(parameters if parameters is not None else module.parameters())
+    params = [p for g in groups for p in g["params"]]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     report = TrainReport()
     best_state = copy.deepcopy(module.state_dict())
     since_best = 0
@@ -139,7 +152,7 @@ def train_loop(
     bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for epoch in bar:
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(cfg, epoch / cfg.epochs, epoch)
+            group["lr"] = cfg.lr * group["lr_scale"] * lr_factor(cfg, epoch / cfg.epochs, epoch)
         module.train()
         epoch_examples = examples(epoch) if callable(examples) else examples
         n_batches = max(1, math.ceil(len(epoch_examples) / cfg.batch_size))
