@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict
 from bench.errors import SuiteError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from bench.results.records import Record
     from bench.suite.execute import DatasetCache
     from bench.suite.loader import LoadedSuite
@@ -51,6 +53,8 @@ class RunContext:
     device: str
     progress: bool
     params: BaseModel
+    # the run folder: where a protocol may keep per-session checkpoints (None: nowhere, no resume)
+    out: Path | None = None
 
 
 @dataclass(frozen=True)

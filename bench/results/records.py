@@ -45,6 +45,15 @@ class CurvePoint(_Schema):
     train_seconds: float
 
 
+class EpochPoint(_Schema):
+    """One epoch of a training fit: what convergence is judged from (``bench.results.flags``)."""
+
+    epoch: int = Field(description="0-based")
+    train_loss: float | None
+    valid_loss: float | None
+    valid_metric: float | None = Field(None, description="the task's primary metric on the valid split")
+
+
 class SessionResult(_Schema):
     recording_id: str
     n_units: int
@@ -58,6 +67,11 @@ class SessionResult(_Schema):
         "{'lookahead 0.1 s': 0.71} (window_position)",
     )
     points: list[CurvePoint] = Field(default_factory=list, description="learning_curve: one per training budget")
+    curve: list[EpochPoint] = Field(
+        default_factory=list, description="the training fit's learning curve, one point per epoch (shared by the "
+        "sessions of a multi-session fit; empty for models not trained by epochs and for older records); the kept "
+        "weights are those of fit['best_epoch']",
+    )
 
 
 class Record(_Schema):
@@ -86,6 +100,10 @@ class Record(_Schema):
     n_parameters: int
     latency: dict[str, dict[str, Any]]
     streaming_max_abs_diff: float | None
+    streaming_output_scale: float | None = Field(
+        None, description="largest |offline output| of the segment the streaming check compared: the scale its "
+        "tolerance is relative to (bench.results.flags); None in older records",
+    )
     train_seconds: float
     eval_seconds: float
     scores: dict[str, Any] = Field(

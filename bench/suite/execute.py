@@ -95,6 +95,11 @@ def streaming_diff(model: Decoder, segment, offline: np.ndarray, chunk_s: float)
     return float(np.max(np.abs(model.stream(segment, chunk_s) - offline)))
 
 
+def output_scale(offline: np.ndarray) -> float | None:
+    """The scale a streaming difference is judged against (``bench.results.flags``): max |output|."""
+    return float(np.max(np.abs(offline))) if np.size(offline) else None
+
+
 def make_record(run: PlannedRun, suite: LoadedSuite, **result) -> Record:
     """The record of ``run``: its identity and settings, the task's metric, and ``result``."""
     task = suite.task(run.dataset)
@@ -106,13 +111,13 @@ def make_record(run: PlannedRun, suite: LoadedSuite, **result) -> Record:
 
 
 def execute_runs(runs: list[PlannedRun], suite: LoadedSuite, cache: DatasetCache, device: str,
-                 progress: bool) -> Iterator[Record]:
+                 progress: bool, out: Path | None = None) -> Iterator[Record]:
     """The records of ``runs`` (one dataset and seed when the protocol runs models together), made
-    by the suite's protocol."""
+    by the suite's protocol; ``out``: the run folder, where protocols keep per-session checkpoints."""
     from bench.protocols import RunContext, get_protocol
 
     protocol = get_protocol(suite.spec.protocol.name)
-    ctx = RunContext(suite, cache, device, progress, suite.protocol_params())
+    ctx = RunContext(suite, cache, device, progress, suite.protocol_params(), out)
     for group in [list(runs)] if protocol.together else [[r] for r in runs]:
         done: set[str] = set()
         try:

@@ -20,6 +20,8 @@ from tqdm.auto import tqdm
 from bench.errors import SuiteError
 from bench.latency import cuda_available
 from bench.results.records import Record, load_records, record_files, records_dir, write_record
+from bench.results.flags import run_flags
+from bench.protocols.session_checkpoint import discard_checkpoint
 from bench.protocols import get_protocol
 from bench.suite.execute import DatasetCache, execute_runs, resolve_device
 from bench.suite.loader import LoadedSuite, check_model_inputs, load_suite
@@ -46,9 +48,10 @@ def _run_in_worker(suite_path: str, overrides: dict | None, run_name: str, out: 
     run = next(r for r in plan_runs(suite) if r.name == run_name)
     cache = DatasetCache(suite, Path(cache_dir) if cache_dir else None, progress=False)
     with collect_curves() as curves:
-        (record,) = execute_runs([run], suite, cache, resolve_device(suite.spec.device), progress=False)
+        (record,) = execute_runs([run], suite, cache, resolve_device(suite.spec.device), progress=False, out=Path(out))
     record.provenance["parallel_jobs"] = jobs
     write_record(Path(out), record)
+    discard_checkpoint(Path(out), record.file_name)
     return record, curves.take()
 
 
@@ -59,11 +62,21 @@ def describe(record: Record) -> str:
                 f"{record.failure_reason} (recorded failed; delete {record.file_name} to retry)")
     metric = ("untrained (needs GPU)" if not record.trained else "no test metric (protocol " + record.protocol + ")"
               if s is None else f"{record.metric} {s.mean:.3f} +- {s.sd:.3f} (n={s.n})")
+    flags = [f for f in run_flags(record) if f.code != "untrained"]  # untrained: said in the metric's place
     return (
         f"  {record.label:>14s} {record.dataset:>12s} seed {record.seed}: {metric}, "
         f"{record.n_parameters:,} params, CPU {lat.get('median_ms', float('nan')):.3f} ms/chunk, "
-        f"train {record.train_seconds:.1f}s"
+        f"train {record.train_seconds:.1f}s" + "".join(f"; {f.label.upper()}: {f.text}" for f in flags)
     )
+
+
+def log_flagged(records: list[Record], log: Callable[[str], None], limit: int = 20) -> None:
+    """The console summary of what a reader must know before trusting the tables (bench.results.flags)."""
+    flagged = [(r, flags) for r in records if (flags := [f for f in run_flags(r) if f.code != "untrained"])]
+    for rec, flags in flagged[:limit]:
+        log(f"{rec.label} / {rec.dataset} / seed {rec.seed}: " + "; ".join(f"{f.label.upper()}: {f.text}" for f in flags))
+    if len(flagged) > limit:
+        log(f"... and {len(flagged) - limit} more flagged run(s); see the marks in table.md")
 
 
 def runs_to_do(runs: list[PlannedRun], out: Path) -> list[PlannedRun]:
@@ -119,8 +132,9 @@ def _execute_all(todo: list[PlannedRun], suite: LoadedSuite, out: Path, cache: D
             for batch in batches(todo, together):
                 bar.set_postfix_str(f"{', '.join(r.model.display for r in batch)} / {batch[0].dataset.name} / "
                                     f"seed {batch[0].seed}")
-                for record in execute_runs(batch, suite, cache, device, progress):
+                for record in execute_runs(batch, suite, cache, device, progress, out=Path(out)):
                     write_record(out, record)
+                    discard_checkpoint(Path(out), record.file_name)
                     bar.update()
                     tqdm.write(describe(record))
                     fits = curves.take()
@@ -226,6 +240,7 @@ def run_suite(
                      on_record=(lambda rec, curves: tracker.log_run(rec, curves)) if tracker else lambda rec, c: None)
     log(f"ran {len(todo)} runs in {time.perf_counter() - t0:.1f}s")
     records = report_stored(suite, out, log)
+    log_flagged(records, log)
     written = write_report(out, records, suite)
     for p in written:
         log(f"wrote {p}")

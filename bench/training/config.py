@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class TrainConfig(BaseModel):
@@ -25,3 +25,18 @@ class TrainConfig(BaseModel):
     )
     window_step_s: float | None = Field(None, ge=1e-3, le=86_400, description="stride of the windows (default window_s / 2)")
     max_minutes: float | None = Field(None, gt=0, description="wall-clock cap per training run")
+    min_epochs: int = Field(
+        0, ge=0, le=100_000, description="early stopping never ends training before this many epochs, and the kept "
+        "weights are of an epoch from this one on (0: any epoch, the behaviour before the setting existed)",
+    )
+    select_on_valid: bool = Field(
+        True, description="keep the weights of the best validation epoch and stop early after `patience` epochs "
+        "without improvement; false: train every epoch and keep the last weights (no validation split needed)",
+    )
+
+    @model_validator(mode="after")
+    def _min_epochs_within_cap(self) -> "TrainConfig":
+        if self.min_epochs > self.epochs:
+            raise ValueError(f"min_epochs ({self.min_epochs}) exceeds epochs ({self.epochs}); "
+                             "raise epochs or lower min_epochs")
+        return self

@@ -3,7 +3,8 @@
 Models supply their examples, a collate function and a loss; the loop owns the optimiser
 (AdamW: LAMB is not in torch, and AdamW is what single-session baselines use), the learning-rate
 schedule, gradient clipping, validation after every epoch, early stopping with restoration of
-the best weights, a wall-clock cap and the progress bar.
+the best weights (never before ``min_epochs``; ``select_on_valid: false`` keeps the last weights),
+a wall-clock cap and the progress bar.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from bench.training.config import TrainConfig
 @dataclass
 class TrainReport:
     epochs_run: int = 0
-    best_epoch: int = 0
+    max_epochs: int = 0  # the epoch cap (train.epochs): whether a run stopped at it is judged from the curve
+    best_epoch: int = 0  # the epoch (0-based) whose weights were kept
     best_valid_loss: float = math.inf
     stopped_early: bool = False
     hit_time_cap: bool = False
@@ -144,8 +146,8 @@ def train_loop(
     groups = param_groups(parameters if parameters is not None else module.parameters())
     params = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    report = TrainReport()
-    best_state = copy.deepcopy(module.state_dict())
+    report = TrainReport(max_epochs=cfg.epochs)
+    best_state = None  # the weights to keep; None until an epoch may be selected (min_epochs)
     since_best = 0
     first_loss: float | None = None  # the reference of the divergence check
     t0 = time.perf_counter()
@@ -179,10 +181,11 @@ def train_loop(
         for callback in _epoch_callbacks.get():
             callback({**report.history[-1], "lr": opt.param_groups[0]["lr"], "time": time.time()})
         report.epochs_run = epoch + 1
-        if v < report.best_valid_loss - 1e-6:
+        selectable = cfg.select_on_valid and epoch + 1 >= cfg.min_epochs
+        if selectable and v < report.best_valid_loss - 1e-6:
             report.best_valid_loss, report.best_epoch, since_best = v, epoch, 0
             best_state = copy.deepcopy(module.state_dict())
-        else:
+        elif selectable:
             since_best += 1
         bar.set_postfix(train=f"{total / n_batches:.4f}", valid=f"{v:.4f}", best=report.best_epoch)
         if since_best >= cfg.patience:
@@ -192,7 +195,10 @@ def train_loop(
             report.hit_time_cap = True
             break
     bar.close()
-    module.load_state_dict(best_state)
+    if best_state is None:  # no selection, or stopped (time cap) before min_epochs: the last weights
+        report.best_epoch, report.best_valid_loss = report.epochs_run - 1, report.history[-1]["valid_loss"]
+    else:
+        module.load_state_dict(best_state)
     module.eval()
     report.train_seconds = time.perf_counter() - t0
     return report

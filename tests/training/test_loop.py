@@ -71,3 +71,37 @@ def test_loop_draws_examples_per_epoch_when_given_a_function():
                progress=False)
     assert calls == [0, 1, 2]
     assert seen == [8] * (1 + 2 + 3)  # one batch in epoch 0, two in epoch 1, three in epoch 2
+
+
+def _noisy_valid(values):
+    """A validation loss that reads ``values`` epoch by epoch."""
+    it = iter(values)
+    return lambda: next(it)
+
+
+def _fit(cfg, valid_values):
+    examples, x, y = _problem()
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1)
+    loss = lambda b: ((net(b["x"]) - b["y"]) ** 2).mean()  # noqa: E731
+    return train_loop(net, examples, collate, loss, _noisy_valid(valid_values), cfg, progress=False), net
+
+
+def test_min_epochs_keeps_training_and_selects_from_it_on():
+    # the valid loss is lowest at epoch 0 (noise on a small split): without min_epochs that epoch's
+    # weights are kept and training stops after `patience` epochs
+    losses = [0.1, 0.5, 0.4, 0.45, 0.3, 0.35, 0.36, 0.37]
+    rep, _ = _fit(TrainConfig(epochs=8, batch_size=8, patience=2), losses)
+    assert (rep.best_epoch, rep.epochs_run, rep.stopped_early) == (0, 3, True)
+    rep, _ = _fit(TrainConfig(epochs=8, batch_size=8, patience=2, min_epochs=4), losses)
+    assert rep.best_epoch == 4 and rep.epochs_run == 7 and rep.stopped_early and rep.max_epochs == 8
+
+
+def test_without_selection_the_last_weights_are_kept():
+    rep, net = _fit(TrainConfig(epochs=5, batch_size=8, patience=1, select_on_valid=False), [0.1, 0.9, 0.9, 0.9, 0.9])
+    assert (rep.best_epoch, rep.epochs_run, rep.stopped_early) == (4, 5, False)
+
+
+def test_min_epochs_above_the_cap_is_refused():
+    with pytest.raises(ValueError, match=r"min_epochs \(9\) exceeds epochs \(5\)"):
+        TrainConfig(epochs=5, min_epochs=9)
