@@ -240,8 +240,11 @@ def load_checkpoint(stem: Path, model: str | None = None, params: dict | None = 
     if arch["network"] not in NETWORKS:
         raise CheckpointError(f"Checkpoint {sidecar_path} names network {arch['network']!r}, which this harness does "
                               f"not rebuild (supported: {', '.join(sorted(NETWORKS))}).")
-    cls = registry.models.get(arch["model"])
-    decoder: TorchDecoder = cls(cls.Params(**arch["params"]), seed=sidecar.get("seed", 0) if seed is None else seed,
+    # the suite's model and parameters when given (they differ from the checkpoint's at most in
+    # training-only settings, checked above): fine-tuning trains with the suite's dropout
+    cls = registry.models.get(model or arch["model"])
+    values = params if (model is not None and params is not None) else arch["params"]
+    decoder: TorchDecoder = cls(cls.Params(**values), seed=sidecar.get("seed", 0) if seed is None else seed,
                                 device=device)
     mod_name, _, cls_name = arch["network"].rpartition(".")
     network_cls = getattr(importlib.import_module(mod_name), cls_name)

@@ -35,6 +35,8 @@ _MODULES = {
     "learning_curve": "bench.protocols.learning_curve",
     "parameters": "bench.protocols.parameters",
     "window_position": "bench.protocols.window_position",
+    "pretrain": "bench.protocols.pretrain",
+    "finetune": "bench.protocols.finetune",
 }
 
 
@@ -53,8 +55,6 @@ class RunContext:
     device: str
     progress: bool
     params: BaseModel
-    # the run folder: where a protocol may keep per-session checkpoints (None: nowhere, no resume)
-    out: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ class Protocol:
     # workers (timings interleave the models so that drifts of a shared machine hit all alike)
     together: bool = False
     version: int = 1
+    # figures of the report, written into the report folder: (records, suite, folder) -> files
+    figures: Callable[[list["Record"], "LoadedSuite", "Path"], list["Path"]] | None = None
 
 
 def protocol_names() -> list[str]:

@@ -30,5 +30,7 @@ def write_report(out: Path, records: list[Record], suite) -> list[Path]:
             csv = out / f"{table.name}.csv"
             table.frame.to_csv(csv, index=False)
             written.append(csv)
+    if protocol.figures is not None:
+        written.extend(protocol.figures(records, suite, out))
     return written
 
