@@ -84,5 +84,9 @@ def pretrain(model: str, params: BaseModel, sessions: Sequence[TaskData], train:
         save_checkpoint(final, decoder, provenance=provenance, training=state, data=keys)
         for p in paths(last):
             p.unlink(missing_ok=True)
+    if world()[1] > 1:  # the other processes read the final checkpoint only once rank 0 has written it
+        import torch.distributed as dist
+
+        dist.barrier()
     report["resumed_from_epoch"] = resume.training.epoch if resume else 0
     return decoder, report

@@ -44,13 +44,19 @@ def checkpoint_stem(out: Path, run: PlannedRun) -> Path:
 
 
 def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:
+    out = getattr(ctx, "out", None)
+    if out is None:
+        raise SuiteError("The pretrain protocol writes checkpoints into the run folder; run it with `bench run`.")
+    yield from execute_in(runs, ctx, Path(out))
+
+
+def execute_in(runs: Sequence[PlannedRun], ctx: RunContext, out: Path) -> Iterator[Record]:
+    """The records of ``runs``, their checkpoints written under ``out`` (also the entry of
+    ``bench.pretraining.distributed``, where every process runs this and rank 0 writes)."""
     from bench.pretraining.checkpoint import paths, read_sidecar
     from bench.pretraining.pretrain import pretrain
     from bench.protocols.train_eval import execute_untrained
 
-    out = getattr(ctx, "out", None)
-    if out is None:
-        raise SuiteError("The pretrain protocol writes checkpoints into the run folder; run it with `bench run`.")
     for run in runs:
         if not trains_here(run):
             yield execute_untrained(run, ctx.suite, ctx.cache)
