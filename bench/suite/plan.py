@@ -99,7 +99,7 @@ def plan_runs(suite: LoadedSuite) -> list[PlannedRun]:
             }
             if ds.sessions is not None:
                 config["dataset"]["sessions"] = ds.sessions
-            for seed in spec.seeds:
+            for seed in m.seeds if m.seeds is not None else spec.seeds:
                 identity = run_identity(
                     model=m.name, model_params=config["model_params"], train=config["train"], task=task_spec.name,
                     task_params=task_params, source=ds.source, source_params=source_params, chunk_ms=spec.chunk_ms_for(ds),

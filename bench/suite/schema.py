@@ -73,6 +73,10 @@ class ModelSpec(Strict):
         "records the untrained model's parameters, streaming check and CPU latency, and tables mark its "
         "metric 'needs GPU'. For models whose training budget a CPU cannot meet within the suite's time",
     )
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = Field(
+        None, min_length=1, max_length=10_000, description="this model's seeds, instead of the suite's (e.g. one seed "
+        "for a model too costly to repeat; tables then flag its cells 'fewer seeds')",
+    )
 
     @property
     def display(self) -> str:

@@ -54,3 +54,15 @@ def test_selected_sessions_are_in_the_key_and_load_only_those(tmp_path, tiny_fol
     suite, _ = _plan(tmp_path, tiny_folder, sessions=", sessions: [2]")
     with pytest.raises(DataError, match=r"dataset 'd' selects sessions \[2\].*2 recording\(s\)"):
         DatasetCache(suite, None, progress=False).recordings(suite.spec.datasets[0])
+
+
+def test_a_model_may_run_its_own_seeds_with_the_same_keys(tmp_path, tiny_folder):
+    p = tmp_path / "suite.yaml"
+    p.write_text(textwrap.dedent(SUITE).replace("FOLDER", str(tiny_folder)).replace("PROTOCOL", "seeds: [0, 1, 2]")
+                 .replace("SESSIONS", "").replace("- {name: wiener}", "- {name: wiener}\n  - {name: mlp, seeds: [0]}"))
+    runs = plan_runs(load_suite(p))
+    assert [(r.model.name, r.seed) for r in runs] == [("wiener", 0), ("wiener", 1), ("wiener", 2), ("mlp", 0)]
+    alone = tmp_path / "alone.yaml"  # a model's seed list does not enter its runs' identity
+    alone.write_text(textwrap.dedent(SUITE).replace("FOLDER", str(tiny_folder)).replace("PROTOCOL", "")
+                     .replace("SESSIONS", "").replace("- {name: wiener}", "- {name: mlp}"))
+    assert plan_runs(load_suite(alone))[0].key == runs[-1].key
