@@ -1,7 +1,7 @@
 """Handwriting: classify the character of each attempted-writing trial (Willett et al. 2021).
 
-Each trial (instructed delay, go cue, ~1 s of writing) is one segment from the trial start to the
-readout time, ``readout_s`` after the go cue (default: the trial end), and the decoder outputs the
+Each trial (instructed delay, go cue, ~1 s of writing) is one segment from the trial start (or
+``start_s`` after the go cue) to the readout time, ``readout_s`` after the go cue (default: the trial end), and the decoder outputs the
 31 class logits at one query at the readout, as a streaming decoder would commit to a character
 then. Accuracy per session (the suite reports mean +- SD over sessions), balanced accuracy and the
 confusion matrix (rows: true character, columns: decoded; over ``CHARACTERS`` order) are stored.
@@ -25,6 +25,11 @@ from bench.tasks.trial_readout import classification_scores, readout_segment, re
 class HandwritingParams(TaskParams):
     readout_s: float | None = Field(
         None, gt=0, le=30, description="read the character out this long after the go cue (None: at the trial end)"
+    )
+    start_s: float | None = Field(
+        None, ge=-30, le=30, description="segments start this long after the go cue (negative: before it; None: at "
+        "the trial start). The instructed delay carries no character information; cropping it makes every decoder "
+        "train on the writing only, ~25 % cheaper per epoch for the whole-trial models",
     )
 
 
@@ -55,7 +60,7 @@ class HandwritingCharacter(Task):
         tr, go = rec.trials, go_cues(rec)
         spec = OutputSpec(TaskKind.classification, len(CHARACTERS), CHARACTERS)
         data = TaskData(rec, spec, chunk_s)
-        readout = self.params.readout_s
+        readout, start_s = self.params.readout_s, self.params.start_s
         for split in ("train", "valid", "test"):
             segments = []
             for i in np.flatnonzero(tr.is_valid & rec.split(split).contains(tr.start)):
@@ -66,7 +71,14 @@ class HandwritingCharacter(Task):
                         f"after the go cue falls after the end of trial {int(i)} ({tr.end[i] - go[i]:.3f} s after its "
                         "go cue); choose a readout inside every trial."
                     )
-                seg = readout_segment(rec, tr.start[i], end, int(tr.target_id[i]), chunk_s)
+                start = tr.start[i] if start_s is None else go[i] + start_s
+                if start < tr.start[i] - 1e-9 or start >= end:
+                    raise DataError(
+                        f"Recording {rec.path or rec.recording_id}: task 'handwriting_character' start_s={start_s:g} s "
+                        f"after the go cue falls outside trial {int(i)} (its start is {tr.start[i] - go[i]:.3f} s and its "
+                        f"readout {end - go[i]:.3f} s after the go cue); choose a start inside every trial, before the readout."
+                    )
+                seg = readout_segment(rec, start, end, int(tr.target_id[i]), chunk_s)
                 if seg is not None:
                     segments.append(seg)
             data.splits[split] = segments

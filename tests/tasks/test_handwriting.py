@@ -55,3 +55,19 @@ def test_scores_accuracy_balanced_accuracy_and_confusion(rec):
 def test_a_recording_without_go_cues_is_refused(rec):
     with pytest.raises(DataError, match="reach_period.*go cue"):
         HandwritingCharacter().prepare(replace(rec, phases={}, _views={}), 0.05)
+
+
+def test_segments_start_at_a_declared_time_after_the_go_cue(rec):
+    go = go_cues(rec)
+    data = HandwritingCharacter(HandwritingCharacter.Params(start_s=0.0)).prepare(rec, 0.05)
+    whole = HandwritingCharacter().prepare(rec, 0.05)
+    for cropped, full in zip(data.segments("train"), whole.segments("train")):
+        i = int(np.argmin(np.abs(rec.trials.start - full.start)))
+        # the end, the query and the label are those of the whole trial; only the start moves
+        assert cropped.start >= go[i] - 1e-6 and cropped.start - go[i] < 0.05 + 1e-6
+        assert cropped.end == full.end and np.array_equal(cropped.query_times, full.query_times)
+        assert np.array_equal(cropped.targets, full.targets)
+    with pytest.raises(DataError, match=r"start_s=-0.6 s after the go cue falls outside trial \d+"):
+        HandwritingCharacter(HandwritingCharacter.Params(start_s=-0.6)).prepare(rec, 0.05)
+    with pytest.raises(DataError, match=r"start_s=1.2 s .* before the readout"):
+        HandwritingCharacter(HandwritingCharacter.Params(start_s=1.2, readout_s=1.0)).prepare(rec, 0.05)
