@@ -1,8 +1,8 @@
 """The paper's latency figure: per-chunk latency against parameter count, CPU and GPU.
 
 Points come from records alone, first found wins per (model, device): results/latency (the
-side-by-side latency protocol), results/latency/gpu (``scripts/gpu_check.py`` on a GPU), then
-the NHP leaderboard's own measurements (results/nhp). Only 50 ms chunks are used, the paper's
+side-by-side latency protocol), results/latency/gpu and gpu_train (``scripts/gpu_check.py`` on a
+GPU), then the NHP leaderboard's own measurements (results/nhp). Only 50 ms chunks are used, the paper's
 chunk. Published points are drawn beside: where the source gives a parameter count as a cross,
 otherwise as a labelled level line at the published latency. The real-time budget is a line.
 """
@@ -19,7 +19,8 @@ from bench.paper.published import published
 from bench.paper.sections import SectionOutput, md_table, png_bytes, section
 
 # (results sub-folder, what it is), in order of preference.
-SOURCES = (("latency", "latency protocol"), ("latency/gpu", "GPU check"), ("nhp", "NHP leaderboard runs"))
+SOURCES = (("latency", "latency protocol"), ("latency/gpu", "GPU check (latency part)"),
+           ("latency/gpu_train", "GPU check (training part)"), ("nhp", "NHP leaderboard runs"))
 DEVICES = (("cpu", "CPU"), ("cuda", "GPU"))
 FIGURE = "latency_vs_params.png"
 
