@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.results.records import Record
+from bench.results.records import Record, atomic_write_text
 
 
 def _with_confusion(records: list[Record]) -> list[Record]:
@@ -34,6 +34,8 @@ def plot_confusions(records: list[Record], out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from bench.results.figures import save_figure
 
     recs = _with_confusion(records)
     if not recs:
@@ -66,11 +68,10 @@ def plot_confusions(records: list[Record], out_dir: Path) -> list[Path]:
             ax.axis("off")
         fig.suptitle(f"{dataset}: confusion over test trials of all sessions (rows normalised)", fontsize=10)
         fig.tight_layout()
-        path = out_dir / f"confusion_{dataset}.png"
-        fig.savefig(path, dpi=120)
+        path = save_figure(fig, out_dir / f"confusion_{dataset}.png", dpi=120)
         plt.close(fig)
         written.append(path)
     table = session_table(records)
     md = out_dir / "sessions.md"
-    md.write_text("# Per-session scores\n\n" + table.to_markdown(index=False, floatfmt=".4f") + "\n")
+    atomic_write_text(md, "# Per-session scores\n\n" + table.to_markdown(index=False, floatfmt=".4f") + "\n")
     return [*written, md]

@@ -2,10 +2,13 @@
 
 Untrained rows (``needs_gpu`` models recorded without a GPU) have latency but no metric: they are
 left out of the bars and drawn as labelled vertical lines at their latency in the scatter.
+Figures are written whole or not at all (:func:`save_figure`), like records and tables.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +18,27 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+
+def save_figure(fig, path: Path, dpi: int) -> Path:
+    """Save ``fig`` as PNG at ``path`` atomically: a hidden temp file in the same folder, fsync, rename.
+    An interrupted or failed write (a kill, a full disk) leaves the previous figure, or none, and no
+    temp file; the file gets the user's umask permissions (mkstemp alone makes it 0600)."""
+    from bench.results.records import _TMP_PREFIX, _umask
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=".png.part")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=dpi)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
 
 
 def plot_summary(df: pd.DataFrame, out_dir: Path) -> list[Path]:
@@ -40,12 +64,11 @@ def plot_summary(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.set_xticks(range(len(datasets)), datasets, rotation=20)
     metrics = sorted(set(df["metric"]))
     ax.set_ylabel(" / ".join(metrics) + " (mean ± SD over sessions)")
-    lo = float(np.nanmin(df["mean"] - df["sd"]))
+    lo = float(np.nanmin(df["mean"] - df["sd"].fillna(0.0)))  # one run: no SD
     ax.set_ylim(min(0.0, lo), 1.0)
     ax.legend(fontsize=7, ncol=2, frameon=False)
     fig.tight_layout()
-    p = out_dir / "metric_by_dataset.png"
-    fig.savefig(p, dpi=150)
+    p = save_figure(fig, out_dir / "metric_by_dataset.png", dpi=150)
     plt.close(fig)
     paths.append(p)
 
@@ -64,8 +87,7 @@ def plot_summary(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.set_xlabel("CPU latency per chunk, median (ms, log)")
         ax.set_ylabel(f"mean {' / '.join(metrics)} over datasets")
         fig.tight_layout()
-        p = out_dir / "accuracy_vs_latency.png"
-        fig.savefig(p, dpi=150)
+        p = save_figure(fig, out_dir / "accuracy_vs_latency.png", dpi=150)
         plt.close(fig)
         paths.append(p)
     return paths

@@ -20,7 +20,7 @@ from bench.results.records import Record
 from bench.suite.loader import LoadedSuite
 from bench.suite.plan import PlannedRun
 from bench.suite.schema import DatasetSpec
-from bench.tasks.base import TaskData
+from bench.tasks.base import TaskData, check_task_data
 from bench.training.loop import TrainingDiverged
 
 
@@ -54,7 +54,10 @@ class DatasetCache:
         if ds.name not in self._task_data:
             task = self.suite.task(ds)
             chunk_s = self.suite.chunk_s(ds)
-            self._task_data[ds.name] = [task.prepare(r, chunk_s) for r in self.recordings(ds)]
+            prepared = [task.prepare(r, chunk_s) for r in self.recordings(ds)]
+            for data in prepared:  # every task's data, whether or not its prepare checks it itself
+                check_task_data(data, ds.task.name if ds.task else self.suite.spec.task.name)
+            self._task_data[ds.name] = prepared
         return self._task_data[ds.name]
 
 

@@ -74,11 +74,13 @@ class TaskData:
 
 def check_task_data(data: TaskData, task: str) -> None:
     """DataError unless the train and test splits hold segments, every target a segment trains on or
-    scores is finite, and (regression) the scored test targets vary in every output dimension.
+    scores is finite, and the targets vary: (regression) the scored test targets in every output
+    dimension, (classification) the training labels, which must also be class indices of the task.
 
     Without it a NaN target ends as a NaN loss, an empty test split as a traceback in the metric,
     and a constant target as an R^2 of -inf or nan stored as a score. Tasks call it at the end of
-    ``prepare``.
+    ``prepare``; the suite runner calls it again on whatever any task prepared
+    (``bench.suite.execute.DatasetCache``).
     """
     rec = data.recording
     where = f"Recording {rec.path or rec.recording_id}"
@@ -91,6 +93,8 @@ def check_task_data(data: TaskData, task: str) -> None:
                 f"{'train on' if split == 'train' else 'score'}; expected a non-empty {split}_domain, inside the "
                 "domain, with intervals longer than the chunk and holding samples of the task's targets."
             )
+    if data.spec.kind == TaskKind.classification:
+        _check_classes(data, where, task)
     if data.spec.kind != TaskKind.regression:
         return
     for split, segments in data.splits.items():
@@ -115,6 +119,27 @@ def check_task_data(data: TaskData, task: str) -> None:
         raise DataError(
             f"{where}: task '{task}' target {label} is constant ({float(y[0, d]):g}) over all {y.shape[0]} scored "
             "test samples; R^2 is undefined on a constant target. Check the behaviour field of the file."
+        )
+
+
+def _check_classes(data: TaskData, where: str, task: str) -> None:
+    """Class labels are indices 0..dim-1, and the training split holds at least two classes."""
+    for split, segments in data.splits.items():
+        for seg in segments:
+            labels = np.asarray(seg.targets)
+            bad = ~np.isfinite(labels.astype(float)) | (labels < 0) | (labels >= data.spec.dim) | (labels % 1 != 0)
+            if bad.any():
+                raise DataError(
+                    f"{where}: task '{task}' label {labels[bad].flat[0].item()!r} in the {split} split (trial at "
+                    f"{seg.start:g} s) is not a class index 0-{data.spec.dim - 1}; check the trials' target ids."
+                )
+    seen = np.unique(np.concatenate([np.ravel(seg.targets) for seg in data.segments("train")]))
+    if seen.size < 2:
+        only = int(seen[0])
+        name = data.spec.names[only] if only < len(data.spec.names) else str(only)
+        raise DataError(
+            f"{where}: every training trial of task '{task}' has the same class ({name}); a classifier has "
+            "nothing to learn. Check the trials' target ids and the train_domain."
         )
 
 

@@ -13,7 +13,7 @@ from bench.data.recording import Recording
 from bench.data.views import snap_inward
 from bench.errors import DataError
 from bench.metrics.classification import accuracy, balanced_accuracy
-from bench.tasks.base import Segment, TaskData
+from bench.tasks.base import Segment, TaskData, check_task_data
 
 
 def readout_segment(rec: Recording, start: float, end: float, label: int, chunk_s: float) -> Segment | None:
@@ -25,12 +25,14 @@ def readout_segment(rec: Recording, start: float, end: float, label: int, chunk_
 
 
 def require_train_and_test(data: TaskData, task: str) -> TaskData:
+    """``data`` once its train and test splits hold trials with valid, varied labels (check_task_data)."""
     rec = data.recording
     if not data.splits.get("train") or not data.splits.get("test"):
         raise DataError(
             f"Recording {rec.path or rec.recording_id}: {task} found {len(data.splits.get('train', []))} train "
             f"and {len(data.splits.get('test', []))} test trials; need both."
         )
+    check_task_data(data, task)
     return data
 
 

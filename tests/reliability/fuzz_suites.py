@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +27,7 @@ import yaml
 from bench.suite.loader import load_suite
 from bench.suite.plan import plan_runs
 from tests.reliability.fuzz_data import Outcome, run_case
+from tests.reliability.tiny_runs import append_log, read_log, run_campaign, summary, warm_up_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = sorted((ROOT / "suites").glob("*.yaml"))
@@ -179,35 +178,32 @@ def validate_case(workdir: Path, index: int, seed: int) -> None:
     plan_runs(load_suite(path))
 
 
-def tiny_run(data: bytes, workdir: Path, timeout: float) -> tuple[str, str]:
-    """Run an accepted mutant on tiny simulated data for 1 epoch in a subprocess: ('ok' | 'error' |
-    'crash' | 'hang', detail). Datasets are replaced by one tiny simulator session; models, their
-    parameters and the suite's other settings are kept."""
-    raw = yaml.safe_load(data.decode())
-    raw["train"] = {**(raw.get("train") or {}), "epochs": 1, "max_minutes": 0.5}
-    for m in raw.get("models", []):
-        if isinstance(m, dict) and isinstance(m.get("train"), dict):
-            m["train"] = {**m["train"], "epochs": 1, "max_minutes": 0.5}
-    raw["latency"] = {**(raw.get("latency") or {}), "n_chunks": 10, "warmup": 1}
-    raw["seeds"] = (raw.get("seeds") or [0])[:1]
-    for ds in raw.get("datasets", []):
-        if isinstance(ds, dict) and ds.get("source") == "simulator":
-            ds["params"] = {**(ds.get("params") or {}), "n_sessions": 1, "n_trials": 12, "n_neurons": 12}
-            ds.pop("sessions", None)
-    path = workdir / "tiny.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    cmd = [sys.executable, "-m", "bench", "run", str(path), "--out", str(workdir / "run"), "--no-progress",
-           "--cache-dir", str(workdir / "cache")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return "hang", f"over {timeout:.0f} s"
-    if done.returncode == 0:
-        return "ok", ""
-    if done.returncode == 2 and "Traceback" not in done.stderr:
-        return "error", done.stderr.strip()[:300]
-    return "crash", done.stderr[-2000:]
+def validate_all(n: int, seed: int, timeout: float, save: Path | None) -> dict:
+    """Validate ``n`` mutants of ``seed``: counts, the accepted indices and the findings."""
+    counts = {"ok": 0, "error": 0, "traceback": 0, "hang": 0}
+    findings: list[tuple[int, Outcome]] = []
+    accepted: list[int] = []
+    slowest = 0.0
+    warm_up()
+    t0 = time.perf_counter()
+    for k in range(n):
+        outcome = run_case(validate_case, k, seed * 1_000_003 + k, timeout=timeout)
+        counts[outcome.kind] += 1
+        slowest = max(slowest, outcome.seconds)
+        if outcome.kind == "error" and ("\n" in outcome.detail or len(outcome.detail) > 3000):
+            counts["error"] -= 1
+            counts["traceback"] += 1  # an unbounded or multi-line message is a finding too
+            outcome = Outcome("traceback", "unbounded message: " + outcome.detail[:500], outcome.seconds)
+        if outcome.kind in ("traceback", "hang"):
+            findings.append((k, outcome))
+            if save:
+                save.mkdir(parents=True, exist_ok=True)
+                (save / f"mutant_{k}.yaml").write_bytes(mutant(k, seed * 1_000_003 + k)[0])
+        elif outcome.kind == "ok":
+            accepted.append(k)
+    return {"files": n, "seed": seed, **counts, "n_accepted": len(accepted), "slowest_s": round(slowest, 2),
+            "seconds": round(time.perf_counter() - t0, 1), "accepted": accepted,
+            "findings": [{"k": k, "kind": o.kind, "detail": o.detail[-1500:]} for k, o in findings]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,47 +211,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10_000, help="number of mutated suite files")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds after which a validation counts as a hang")
-    ap.add_argument("--run", type=int, default=0, help="accepted mutants to run on tiny data (1 epoch)")
-    ap.add_argument("--run-timeout", type=float, default=600.0)
+    ap.add_argument("--run", type=int, default=0,
+                    help="accepted mutants to run on tiny data (1 epoch) in this call; -1: all not yet in --log")
+    ap.add_argument("--run-timeout", type=float, default=300.0, help="seconds after which a tiny run is a hang")
+    ap.add_argument("--log", type=Path, default=None,
+                    help="JSONL log: validation summary and one line per tiny run; a rerun resumes from it")
+    ap.add_argument("--runs-root", type=Path, default=None,
+                    help="one run folder per committed suite shared by its mutants: runs already recorded with "
+                         "the same identity are resumed, not retrained (tiny_runs.py)")
     ap.add_argument("--show", type=int, default=3)
     ap.add_argument("--save", type=Path, default=None, help="folder for the files of tracebacks and hangs")
     args = ap.parse_args(argv)
-    counts = {"ok": 0, "error": 0, "traceback": 0, "hang": 0}
-    findings: list[tuple[int, Outcome]] = []
-    accepted: list[int] = []
-    slowest = 0.0
-    warm_up()
-    t0 = time.perf_counter()
-    for k in range(args.n):
-        seed = args.seed * 1_000_003 + k
-        outcome = run_case(validate_case, k, seed, timeout=args.timeout)
-        counts[outcome.kind] += 1
-        slowest = max(slowest, outcome.seconds)
-        if outcome.kind == "error" and ("\n" in outcome.detail or len(outcome.detail) > 3000):
-            counts["traceback"] += 1  # an unbounded or multi-line message is a finding too
-            outcome = Outcome("traceback", "unbounded message: " + outcome.detail[:500], outcome.seconds)
-        if outcome.kind in ("traceback", "hang"):
-            findings.append((k, outcome))
-            if args.save:
-                args.save.mkdir(parents=True, exist_ok=True)
-                (args.save / f"mutant_{k}.yaml").write_bytes(mutant(k, seed)[0])
-        elif outcome.kind == "ok":
-            accepted.append(k)
-    elapsed = time.perf_counter() - t0
-    print(json.dumps({"files": args.n, **counts, "accepted": len(accepted), "slowest_s": round(slowest, 2),
-                      "seconds": round(elapsed, 1)}))
-    for k, outcome in findings[: args.show]:
-        print(f"--- mutant {k} ({mutant(k, args.seed * 1_000_003 + k)[1]}): {outcome.kind}\n{outcome.detail[-1500:]}")
-    runs = {"ok": 0, "error": 0, "crash": 0, "hang": 0}
-    rng = random.Random(args.seed)
-    for k in rng.sample(accepted, min(args.run, len(accepted))):
-        with tempfile.TemporaryDirectory(prefix="fuzzsuite-") as tmp:
-            kind, detail = tiny_run(mutant(k, args.seed * 1_000_003 + k)[0], Path(tmp), args.run_timeout)
-        runs[kind] += 1
-        print(f"tiny run of mutant {k} ({mutant(k, args.seed * 1_000_003 + k)[1]}): {kind} {detail[-600:]}", flush=True)
-    if args.run:
-        print(json.dumps({"tiny_runs": runs}))
-    return 1 if counts["traceback"] or counts["hang"] or runs["crash"] or runs["hang"] else 0
+    known = [row for row in read_log(args.log) if row.get("phase") == "validated"
+             and (row["files"], row["seed"]) == (args.n, args.seed)] if args.log else []
+    if known:
+        result = known[-1]
+    else:
+        result = validate_all(args.n, args.seed, args.timeout, args.save)
+        if args.log:
+            append_log(args.log, {"phase": "validated", **result})
+    print(json.dumps({k: v for k, v in result.items() if k not in ("accepted", "findings")}))
+    for finding in result["findings"][: args.show]:
+        k = finding["k"]
+        print(f"--- mutant {k} ({mutant(k, args.seed * 1_000_003 + k)[1]}): {finding['kind']}\n{finding['detail']}")
+    failed = result["traceback"] or result["hang"]
+    if not args.run:
+        return 1 if failed else 0
+    accepted = result["accepted"]
+    if args.run > 0 and not args.log:  # a sample, as before: spread over the accepted mutants
+        accepted = random.Random(args.seed).sample(accepted, min(args.run, len(accepted)))
+    log = args.log or Path(tempfile.mkdtemp(prefix="fuzzsuite-log-")) / "runs.jsonl"
+    warm_up_runs()
+    mutants = {k: (*mutant(k, args.seed * 1_000_003 + k), SUITES[k % len(SUITES)].stem) for k in accepted}
+    run_campaign(mutants, log, len(mutants) if args.run < 0 else args.run, args.run_timeout, args.runs_root)
+    runs = summary(log)
+    print(json.dumps({"tiny_runs": runs}))
+    return 1 if failed or runs["crash"] or runs["hang"] else 0
 
 
 if __name__ == "__main__":

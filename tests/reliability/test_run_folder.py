@@ -115,3 +115,37 @@ def test_run_folder_lock_holds_across_processes_quickly(tmp_path):
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode != 0 and "RunFolderBusy" in done.stderr
     assert time.perf_counter() - t0 < 30
+
+
+def test_a_figure_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """save_figure: a failed write (a full disk) keeps the previous PNG and leaves no temp file; a
+    written PNG is complete and readable by the user like any file they write."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.results.figures import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    png = save_figure(fig, tmp_path / "a.png", dpi=50)
+    before = png.read_bytes()
+    assert before.startswith(b"\x89PNG") and (png.stat().st_mode & 0o044) == (0o666 & ~_umask() & 0o044)
+
+    def full_disk(fh, **kwargs):
+        fh.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fig, "savefig", full_disk)
+    with pytest.raises(OSError):
+        save_figure(fig, png, dpi=50)
+    plt.close(fig)
+    assert png.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
