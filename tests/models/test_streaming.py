@@ -15,8 +15,11 @@ CHUNK_S = 0.05
 FAST = TrainConfig(epochs=1, batch_size=16)  # equality needs set-up, not accuracy
 # the large transformers at a tiny size (the same code; the default poyo-mp alone took 85 s here)
 _TINY_POYO = dict(dim=16, depth=1, dim_head=8, cross_heads=1, self_heads=2, latents_per_step=2, ff_mult=1)
+# the pretrained-scale POSSM presets keep their multi-layer, multi-session path at a small width
+_TINY_POSSM_LARGE = dict(dim=32, hidden=32, layers=2)
 TINY = {"poyo-ss": _TINY_POYO, "poyo-mp": _TINY_POYO,
-        "ndt2": dict(dim=32, heads=2, layers=1, decoder_layers=1, ffn_dim=32, patch_size=8)}
+        "ndt2": dict(dim=32, heads=2, layers=1, decoder_layers=1, ffn_dim=32, patch_size=8),
+        **{f"possm-{b}-large": _TINY_POSSM_LARGE for b in ("gru", "s4d", "mamba")}}
 
 
 @pytest.fixture(scope="module")
