@@ -125,3 +125,20 @@ def test_failed_save_leaves_no_partial_files(trained, tmp_path, monkeypatch):
     with pytest.raises(OSError):
         save_checkpoint(tmp_path / "f", trained[0], provenance={})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_poyo_round_trips_and_grows(tmp_path):
+    """POYO-mp (the other transferable family) saves, loads and grows its vocabulary like POSSM."""
+    from bench import registry
+    from bench.pretraining.finetune import grow_vocabulary
+
+    cls = registry.models.get("poyo-mp")
+    model = cls(cls.Params(dim=16, depth=1, dim_head=8, self_heads=2, latents_per_step=2), seed=0)
+    data = sessions(2)
+    model.initialise(data)
+    save_checkpoint(tmp_path / "poyo", model, provenance={})
+    ck = load_checkpoint(tmp_path / "poyo", "poyo-mp", model.params.model_dump(mode="json"))
+    seg = data[0].segments("test")[:1]
+    np.testing.assert_allclose(model.predict(seg)[0], ck.decoder.predict(seg)[0], atol=1e-6)
+    grow_vocabulary(ck.decoder, sessions(1, start=7, animal="new"))
+    assert ck.decoder.module.session_emb.weight.shape[0] == 3
