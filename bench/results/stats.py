@@ -13,7 +13,7 @@ so that a positive value means the model is better (``higher_is_better`` of the 
 accuracy up, PER down). Below ``MIN_PAIRS`` non-zero differences the exact test cannot reach
 p < 0.05 at all, so no p-value is given, and the reason is said instead. The paired results of one
 session share its data, so they are not independent: the test ranks them as the field does, and
-the session-level interval of the mean difference is given beside it.
+the interval of the mean difference over sessions (over seeds for one session) is given beside it.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def paired_test(model: SeedResults, reference: SeedResults, higher_is_better: bo
     if d.size == 0:
         return PairedTest(0, math.nan, math.nan, math.nan, math.nan, math.nan, None,
                           "no (session, seed) result in common with the reference")
-    low, high = t_interval(np.asarray(by_session))
+    low, high = t_interval(np.asarray(by_session) if len(by_session) > 1 else d)  # one session: over its seeds
     nonzero = d[d != 0]
     sign = 1.0 if higher_is_better else -1.0
     if nonzero.size:
