@@ -34,6 +34,8 @@ from bench.models.torch_decoder import TorchDecoder
 from bench.nn.backbones import make_backbone
 from bench.registry import models
 from bench.tasks.base import Segment, TaskData, TaskKind
+from bench.training.config import TrainConfig
+from bench.training.memory import peak_rss
 
 
 class SpeechRNNParams(BinnedParams):
@@ -106,6 +108,13 @@ class SpeechRNNDecoder(BinnedMixin, TorchDecoder):
             self.days[rec.recording_id] = len(self.days) if self.params.day_layers else 0
             self.stats[rec.recording_id] = (x.mean(axis=0).astype(np.float32), (x.std(axis=0) + 1e-3).astype(np.float32))
         return SpeechRNNNet(self.n_inputs, len(sessions), self.params, self.spec.dim)
+
+    def fit(self, sessions: Sequence[TaskData], train: TrainConfig, progress: bool = True) -> dict:
+        """The shared fit, with the training's peak resident memory in the report (the issue asks
+        for the GRU's; bench.training.memory)."""
+        with peak_rss() as memory:
+            report = super().fit(sessions, train, progress)
+        return {**report, **memory}
 
     def segment_width(self, data: TaskData) -> int:
         from bench.models.binned import plan_reads

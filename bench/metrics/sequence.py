@@ -13,7 +13,7 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
-__all__ = ["greedy_ctc_decode", "levenshtein", "phoneme_error_rate", "per_bootstrap_ci"]
+__all__ = ["greedy_ctc_decode", "levenshtein", "phoneme_error_rate", "per_bootstrap_ci", "ratio_bootstrap_ci"]
 
 
 def greedy_ctc_decode(logits, blank: int = 0) -> list[int]:
@@ -110,11 +110,23 @@ def per_bootstrap_ci(
     Reproducible for a given ``seed``. Resamples that happen to draw only empty references are
     skipped (their PER is undefined).
     """
+    dist, length = _per_sentence(refs, hyps)
+    return ratio_bootstrap_ci(dist, length, n_resamples, seed, alpha)
+
+
+def ratio_bootstrap_ci(
+    dist: np.ndarray, length: np.ndarray, n_resamples: int = 10000, seed: int = 0, alpha: float = 0.05
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of sum(dist) / sum(length), resampling whole sentences: the
+    PER interval from per-sentence edit distances and reference lengths (e.g. pooled over
+    sessions from stored records, without the sentences themselves)."""
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    dist, length = _per_sentence(refs, hyps)
+    dist, length = np.asarray(dist, np.float64), np.asarray(length, np.float64)
+    if dist.shape != length.shape or dist.ndim != 1 or dist.size == 0 or length.sum() <= 0:
+        raise ValueError(f"need one distance and one positive total length per sentence; got {dist.shape}, {length.shape}")
     n = dist.size
     rng = np.random.default_rng(seed)
     block = max(1, min(n_resamples, 2_000_000 // n))

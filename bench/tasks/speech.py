@@ -26,6 +26,13 @@ from bench.tasks.base import OutputSpec, Segment, Task, TaskData, TaskKind, Task
 
 class SpeechParams(TaskParams):
     n_bootstrap: int = Field(2000, ge=100, description="bootstrap resamples of sentences for the PER interval")
+    n_examples: int = Field(4, ge=0, le=50, description="test sentences per session stored decoded beside their "
+                            "reference (the report's decoded-vs-true figure)")
+
+
+def phoneme_text(ids: list[int]) -> str:
+    """Phoneme ids as ARPAbet names separated by spaces ('SIL' between words)."""
+    return " ".join(CLASS_NAMES[i] for i in ids)
 
 
 def pooled_per(scores: list[dict]) -> float:
@@ -97,7 +104,8 @@ class SpeechPhonemes(Task):
     def score(self, segments: list[Segment], predictions: list[np.ndarray]) -> dict:
         refs = [s.targets.tolist() for s in segments]
         hyps = [greedy_ctc_decode(p.reshape(len(s.query_times), -1), BLANK) for s, p in zip(segments, predictions)]
-        dist = sum(levenshtein(r, h) for r, h in zip(refs, hyps))
+        dists = [int(levenshtein(r, h)) for r, h in zip(refs, hyps)]
+        dist = sum(dists)
         length = sum(len(r) for r in refs)
         low, high = per_bootstrap_ci(refs, hyps, n_resamples=self.params.n_bootstrap, seed=0)
         return {
@@ -107,4 +115,11 @@ class SpeechPhonemes(Task):
             "edit_distance": int(dist),
             "reference_length": int(length),
             "n_sentences": len(refs),
+            # per test sentence, in segment order: what a PER pooled over sessions (and seeds) and
+            # its bootstrap interval over sentences are computed from (bench.results.sequences)
+            "sentence_edit_distance": dists,
+            "sentence_length": [len(r) for r in refs],
+            # a few test sentences decoded, for the report's decoded-vs-true figure
+            "examples": [{"trial_start": round(float(seg.start), 3), "true": phoneme_text(r), "decoded": phoneme_text(h)}
+                         for seg, r, h in list(zip(segments, refs, hyps))[: self.params.n_examples]],
         }

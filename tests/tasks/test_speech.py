@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -59,6 +60,36 @@ def test_score_per_and_pooled(rec):
     assert scores["edit_distance"] == len(segs) and scores["reference_length"] == total
     assert scores["per_ci_low"] <= scores["per"] <= scores["per_ci_high"]
     assert pooled_per([perfect, scores]) == pytest.approx(len(segs) / (2 * total))
+    # per-sentence scores (what a report pools over sessions and bootstraps) and decoded examples
+    assert scores["sentence_edit_distance"] == [1] * len(segs)
+    assert scores["sentence_length"] == [s.targets.size for s in segs]
+    assert len(scores["examples"]) == min(len(segs), task.params.n_examples)
+    first = scores["examples"][0]
+    assert first["true"].split()[1:] == first["decoded"].split()  # the decoding lost its first phoneme
+    assert first["true"].split()[-1] == "SIL"
+
+
+def test_pooled_report_interval_from_sentences(rec, tmp_path):
+    """The report's pooled PER equals summed distance / summed length over sessions, mean over seeds."""
+    from types import SimpleNamespace
+
+    from bench.results.sequences import pooled_frame, sequence_report
+
+    def record(seed, dists, lengths):
+        metrics = {"sentence_edit_distance": dists, "sentence_length": lengths,
+                   "examples": [{"trial_start": 1.0, "true": "HH AH SIL", "decoded": "HH SIL"}]}
+        return SimpleNamespace(label="m", dataset="d", seed=seed, trained=True, status="ok", train_seconds=10.0,
+                               sessions=[SimpleNamespace(recording_id="day", metrics=metrics, fit={"peak_rss_mb": 900.0})])
+
+    recs = [record(0, [1, 3, 0, 2], [10, 10, 10, 10]), record(1, [3, 3, 2, 0], [10, 10, 10, 10])]
+    df = pooled_frame(recs)
+    row = df.iloc[0]
+    assert row["pooled_per"] == pytest.approx((6 / 40 + 8 / 40) / 2)
+    assert row["per_sd_over_seeds"] == pytest.approx(np.std([6 / 40, 8 / 40], ddof=1))
+    assert row["per_ci_low"] < row["pooled_per"] < row["per_ci_high"] and row["peak_train_rss_mb"] == 900
+    md, files = sequence_report(recs, tmp_path)
+    assert re.search(r"\| m +\| d +\| +17\.5 ", md) and (tmp_path / "pooled.csv").is_file() and (tmp_path / "decoded_d.png").is_file()
+    assert not list(tmp_path.glob(".*.part"))
 
 
 def test_trial_too_short_for_its_labels(rec):

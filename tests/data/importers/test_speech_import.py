@@ -153,3 +153,12 @@ def test_suite_scores_imported_files(tmp_path):
     assert (summary["mean"] > 0).all() and summary["mean"].map(np.isfinite).all()
     records = list((tmp_path / "res").rglob("*.json"))
     assert any("per_ci_high" in r.read_text() for r in records)
+    # the report's sequence extras: pooled PER with its interval in table.md, decoded sentences per dataset
+    table = (tmp_path / "res" / "table.md").read_text()
+    assert "## Pooled phoneme error rate" in table and "95 % CI (sentences)" in table
+    pooled = pd.read_csv(tmp_path / "res" / "pooled.csv")
+    assert set(pooled["dataset"]) == {"competition", "benchmark"}
+    assert ((pooled["per_ci_low"] <= pooled["pooled_per"]) & (pooled["pooled_per"] <= pooled["per_ci_high"])).all()
+    assert (pooled["peak_train_rss_mb"] > 0).all()  # the speech GRU records its training's peak memory
+    assert (tmp_path / "res" / "decoded_competition.png").stat().st_size > 1000
+    assert (tmp_path / "res" / "decoded_benchmark.png").stat().st_size > 1000
