@@ -52,7 +52,7 @@ def dump_dom(url: str, timeout_s: float = 60.0) -> str:
     return _run(["--virtual-time-budget=2000", "--dump-dom", url], timeout_s).stdout
 
 
-def screenshot(url: str, png: Path, width: int = 1400, height: int = 1600, timeout_s: float = 60.0) -> Path:
+def screenshot(url: str, png: Path, width: int = 1600, height: int = 2000, timeout_s: float = 60.0) -> Path:
     """Write a PNG of the rendered page to ``png`` atomically (a temp file beside it, then a rename)."""
     png = Path(png)
     fd, tmp = tempfile.mkstemp(dir=png.parent, prefix=".tmp-", suffix=".png")

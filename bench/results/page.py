@@ -90,8 +90,9 @@ def _provenance(records: list[Record]) -> list[tuple[str, str]]:
         ("records", f"{len(records)} ({created[0]} to {created[-1]})" if created else str(len(records))),
         ("machines", uniq(f"{p.get('cpu')} ({p.get('cpu_count')} cores, {p.get('device')})" for p in prov)),
         ("commits", ", ".join(f"{c}{' (uncommitted changes)' if d else ''}" for c, d in sorted(commits))),
-        ("python / torch", uniq(f"{p.get('python')} / {p.get('packages', {}).get('torch')}" for p in prov)),
-        ("training threads / parallel jobs", uniq(f"{p.get('torch_threads')} / {p.get('parallel_jobs')}" for p in prov)),
+        ("python / torch", uniq(f"{p.get('python') or '?'} / {p.get('packages', {}).get('torch') or '?'}" for p in prov)),
+        ("training threads / parallel jobs", uniq(f"{p.get('torch_threads') or '?'} / {p.get('parallel_jobs') or '?'}"
+                                                  for p in prov)),
         ("latency", uniq(f"per {r.latency['cpu'].get('chunk_ms')} ms chunk, batch 1, {r.latency['cpu'].get('threads')} "
                          f"thread(s), {r.latency['cpu'].get('n_chunks')} timed steps" for r in records
                          if "cpu" in r.latency) + ("" if len(threads) <= 1 else " (thread counts differ!)")),
@@ -148,10 +149,11 @@ def task_page(task: str, pairs: list[tuple[Path, Record]], out_dir: Path, refere
     return _html(task, metric, higher, datasets, rows, points, front, df, records, reference, set_aside)
 
 
-def _table(task: str, metric: str, datasets: list[str], rows: list[dict]) -> str:
+def _table(task: str, metric: str, datasets: list[str], rows: list[dict], scored: bool) -> str:
+    """The sortable table; without any score (e.g. the latency protocol) no score columns."""
     gpu = any(math.isfinite(r["gpu"]) for r in rows)
-    heads = [("model", "model", "text")] + [(f"d-{d}", f"{d} ({metric})", "num") for d in datasets] + [
-        ("mean", f"mean over datasets ({metric})", "num"), ("params", "parameters", "num"),
+    heads = [("model", "model", "text")] + ([(f"d-{d}", f"{d} ({metric})", "num") for d in datasets] + [
+        ("mean", f"mean over datasets ({metric})", "num")] if scored else []) + [("params", "parameters", "num"),
         ("cpu", "CPU ms/chunk (median)", "num"), ("cpu99", "CPU ms/chunk (p99)", "num")] + (
         [("gpu", "GPU ms/chunk (median)", "num")] if gpu else []) + [
         ("stream", "stream |Δ| max", "num"), ("flags", "flags", "text"), ("records", "records", "text")]
@@ -159,9 +161,10 @@ def _table(task: str, metric: str, datasets: list[str], rows: list[dict]) -> str
     body = []
     for r in rows:
         tds = [f'<td data-sort="{_e(r["model"])}" class="model">{_e(r["model"])}</td>']
-        tds += [f'<td data-sort="{_e(s)}" class="score">{html}</td>' for html, s in r["cells"]]
-        partial = f" ({r['n_scored']} of {len(datasets)})" if 0 < r["n_scored"] < len(datasets) else ""
-        tds.append(f'<td data-sort="{_sort_key(r["mean"])}">{_num(r["mean"])}{_e(partial)}</td>')
+        if scored:
+            tds += [f'<td data-sort="{_e(s)}" class="score">{html}</td>' for html, s in r["cells"]]
+            partial = f" ({r['n_scored']} of {len(datasets)})" if 0 < r["n_scored"] < len(datasets) else ""
+            tds.append(f'<td data-sort="{_sort_key(r["mean"])}">{_num(r["mean"])}{_e(partial)}</td>')
         tds.append(f'<td data-sort="{r["params"]}">{r["params"]:,}</td>')
         tds.append(f'<td data-sort="{_sort_key(r["lat"])}">{_num(r["lat"])}</td>')
         tds.append(f'<td data-sort="{_sort_key(r["p99"])}">{_num(r["p99"])}</td>')
@@ -190,8 +193,13 @@ def _frame_html(frame: pd.DataFrame, table_id: str) -> str:
 
 def _html(task, metric, higher, datasets, rows, points, front, df, records, reference, set_aside) -> str:
     direction = "higher is better" if higher else "lower is better"
+    scored = bool((df["n_sessions"] > 0).any() or (df["n_failed"] > 0).any())
+    suites = ", ".join(sorted({r.suite for r in records}))
+    intro = (f"Primary metric <b>{_e(metric)}</b> ({direction}). {_e(statistics_legend(df))}" if scored else
+             f"These records ({_e(', '.join(sorted({r.protocol for r in records})))}) hold no scores: parameters "
+             "and per-chunk latency only.")
     prov = "".join(f"<tr><th scope=\"row\">{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in _provenance(records))
-    compared = reference_table(df) if reference else None
+    compared = reference_table(df) if reference and scored else None
     paired = ("" if compared is None else f"<h2>Paired comparison with {_e(reference)}</h2><p>{_e(paired_legend(df))}"
               f"</p>{_frame_html(compared, 'paired')}")
     note = f"<p>{set_aside} older record(s) of the same runs (other settings) were set aside.</p>" if set_aside else ""
@@ -201,16 +209,15 @@ def _html(task, metric, higher, datasets, rows, points, front, df, records, refe
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
-<title>{_e(task)} leaderboard</title><style>{STYLE}</style></head>
+<title>{_e(suites)}: {_e(task)} leaderboard</title><style>{STYLE}</style></head>
 <body>
-<h1>{_e(task)} leaderboard</h1>
-<p>Primary metric <b>{_e(metric)}</b> ({direction}). {_e(statistics_legend(df))}
+<h1>{_e(suites)}: {_e(task)} leaderboard</h1>
+<p>{intro}
 Click a column header to sort. Flags (hover one for its runs): {flag_legend} A row with an invalid stream is
 struck out and left off the Pareto front.</p>
-{_table(task, metric, datasets, rows)}
+{_table(task, metric, datasets, rows, scored)}
 {note}
-<h2>Accuracy against per-chunk latency</h2>
-{scatter_svg(points, front, metric, higher)}
+{f"<h2>Accuracy against per-chunk latency</h2>{scatter_svg(points, front, metric, higher)}" if scored else ""}
 {paired}
 <h2>Provenance</h2>
 <table id="provenance"><tbody>{prov}</tbody></table>

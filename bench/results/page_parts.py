@@ -10,7 +10,7 @@ STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em;color:#222;max-width:1500px}
 table{border-collapse:collapse;margin:.6em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
-thead th{background:#f0f0f0;cursor:pointer;user-select:none;white-space:nowrap}
+thead th{background:#f0f0f0;cursor:pointer;user-select:none}
 thead th[aria-sort=ascending]::after{content:" \\25B2"}thead th[aria-sort=descending]::after{content:" \\25BC"}
 tr.invalid td{text-decoration:line-through;color:#a00}
 .flag{display:inline-block;border-radius:3px;padding:0 4px;font-size:11px;background:#ddd}
