@@ -95,3 +95,23 @@ def test_clear_errors(tmp_path):
     with pytest.raises(BenchError, match="broken.json cannot be read as JSON"):
         build_pages(folder)
     assert not (folder / "index.html").exists()  # nothing half-written
+
+
+def test_records_without_scores_show_parameters_and_latency_only(tmp_path):
+    recs = [make_record(m, "d", 0, {}, latency_ms=lat).model_copy(update={"protocol": "latency", "summary": None})
+            for m, lat in (("gru", 0.2), ("wiener", 0.03))]
+    html = build_pages(write_records(tmp_path / "run", recs))[0].read_text()
+    assert rows(html) == ["gru", "wiener"] and 'data-key="d-d"' not in html and 'id="scatter"' not in html
+    assert "hold no scores" in html and 'data-key="cpu"' in html and "Paired comparison" not in html
+
+
+def test_the_command_writes_the_page_and_errors_are_one_paragraph(tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["page", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: No records in") and "Traceback" not in err and err.count("\n") == 1
+    folder = leaderboard(tmp_path / "run")
+    assert main(["page", str(folder), "--reference", "none"]) == 0
+    assert f"wrote {folder / 'index.html'}" in capsys.readouterr().out
+    assert "Paired comparison" not in (folder / "index.html").read_text()
