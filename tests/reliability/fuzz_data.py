@@ -31,9 +31,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pandas  # noqa: F401
-import scipy.io  # noqa: F401
+import pynwb  # noqa: F401
+import scipy.io
 
-# pandas and scipy.io (imported lazily by the readers) are imported here, before any case arms its
+# pandas, pynwb and scipy.io (imported lazily by the readers) are imported here, before any case arms its
 # alarm: an alarm that fires while a C extension initialises (a slow import on a busy machine)
 # leaves it half-initialised, and later cases then fail to import it or segfault in it.
 
@@ -51,7 +52,9 @@ FILE_OPS = ("flip_bytes", "truncate_file", "random_file", "empty_file")
 H5_OPS = ARRAY_OPS + ("delete_group", "attr") + FILE_OPS
 # values an HDF5 attribute (bin_s, kind, sampling_rate, session.id, object, ...) is set to by "attr"
 ATTR_VALUES = (float("nan"), -1.0, 0.0, 1e300, 1e-300, "x", "", "../../x", np.array([1.0, 2.0]), 10**18, "continuous")
-LAYOUTS = ("continuous_npz", "trials_npz", "spikes_npz", "continuous_csv", "spikes_csv")
+LAYOUTS = ("continuous_npz", "trials_npz", "spikes_npz", "continuous_csv", "spikes_csv", "continuous_mat", "trials_mat",
+           "spikes_mat", "continuous_mat73")
+NWB_OPS = ARRAY_OPS + ("attr",) + FILE_OPS
 SPEC_VALUES = (
     None, -1, 0, 1e-300, 1e300, float("nan"), float("inf"), 10**30, "x", "../../x", "/abs/x", [], {}, True,
     "0:5", "*", 3, 0.02, -0.5, "train", [0, 1], {"counts": "nope"},
@@ -233,6 +236,22 @@ def h5_case(workdir: Path, member: int, op: str, seed: int) -> None:
 # ----------------------------------------------------------------------------- imports
 
 
+def _write_mat(path: Path, arrays: dict[str, np.ndarray], v73: bool) -> None:
+    """MATLAB v5 (scipy) or v7.3 (HDF5, arrays stored transposed as MATLAB does). A mutated array
+    scipy cannot write (an object array of complex numbers) is stored as text, still a fault."""
+    if v73:
+        with h5py.File(path, "w") as f:
+            for k, a in arrays.items():
+                a = np.asarray(a)
+                f[k] = (a.astype(str).astype(bytes) if a.dtype == object else a).T
+        return
+    try:
+        scipy.io.savemat(path, arrays)
+    except Exception:  # noqa: BLE001 - the writer's limit, not the importer's: store the text instead
+        scipy.io.savemat(path, {k: (np.asarray(a).astype(str) if np.asarray(a).dtype == object else a)
+                                for k, a in arrays.items()})
+
+
 def _good_arrays(layout: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
     n_trials, n_units, t_trial = 10, 3, 12
     if layout.startswith("continuous"):
@@ -283,6 +302,9 @@ def import_case(workdir: Path, layout: str, key: int, op: str, field: int, value
     if layout.endswith("npz"):
         path = workdir / "in.npz"
         np.savez(path, **arrays)
+    elif "_mat" in layout:
+        path = workdir / "in.mat"
+        _write_mat(path, arrays, v73=layout.endswith("mat73"))
     elif layout == "continuous_csv":
         path = workdir / "counts.csv"
         _write_csv(path, {"c": arrays["counts"]} if "counts" in arrays else {"c": np.zeros((0,))})
@@ -300,6 +322,12 @@ def import_case(workdir: Path, layout: str, key: int, op: str, field: int, value
     spec["path"] = path.name
     if value >= 0:
         spec[SPEC_FIELDS[field % len(SPEC_FIELDS)]] = SPEC_VALUES[value % len(SPEC_VALUES)]
+    _import_and_use(spec, workdir)
+
+
+def _import_and_use(spec: dict, workdir: Path) -> None:
+    """Import ``spec`` from ``workdir`` into ``workdir/out``, check that nothing was written elsewhere,
+    and use every recording it wrote."""
     out_dir = workdir / "out"
     before = {p for p in workdir.parent.rglob("*")} if workdir.parent != Path("/") else set()
     try:
@@ -313,6 +341,87 @@ def import_case(workdir: Path, layout: str, key: int, op: str, field: int, value
         if not p.resolve().is_relative_to(out_dir.resolve()):
             raise AssertionError(f"the import wrote {p}, outside {out_dir}")
         use_recording(p)
+
+
+# ----------------------------------------------------------------------------- NWB imports
+
+
+@cache
+def _good_nwb_bytes() -> bytes:
+    """A valid small NWB file as NLB / DANDI publish them: units, a hand velocity series, trials."""
+    from datetime import datetime, timezone
+
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+
+    rng = np.random.default_rng(5)
+    nwb = NWBFile(session_description="fuzz", identifier="fuzz",
+                  session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    for k in range(3):
+        nwb.add_unit(spike_times=np.sort(rng.uniform(0.0, 12.0, 60 + 10 * k)))
+    t = np.arange(0.0, 12.0, 0.01)
+    module = nwb.create_processing_module("behavior", "behaviour")
+    module.add(TimeSeries(name="hand_vel", data=rng.normal(size=(t.size, 2)), timestamps=t, unit="mm/s"))
+    nwb.add_trial_column(name="target_id", description="reach target")
+    nwb.add_trial_column(name="split", description="NLB split")
+    for i, split in enumerate(("train", "train", "val", "train", "val", "train")):
+        nwb.add_trial(start_time=0.5 + 2.0 * i, stop_time=1.9 + 2.0 * i, target_id=i % 3, split=split)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rec.nwb"
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(nwb)
+        return path.read_bytes()
+
+
+@cache
+def nwb_members() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """(datasets, (object, attribute) pairs) of the good NWB file."""
+    datasets, attrs = [], []
+
+    def visit(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset):
+            datasets.append(name)
+        attrs.extend((name, key) for key in obj.attrs)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.nwb"
+        path.write_bytes(_good_nwb_bytes())
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+    return tuple(datasets), tuple(attrs)
+
+
+def nwb_case(workdir: Path, member: int, op: str, field: int, value: int, seed: int) -> None:
+    """Mutate dataset / attribute number ``member`` of a good NWB file (or the whole file) by ``op``
+    and spec field ``field`` to value ``value`` (-1: none), then import it and use what it wrote."""
+    rng = np.random.default_rng(seed)
+    path = workdir / "rec.nwb"
+    path.write_bytes(_good_nwb_bytes())
+    datasets, attrs = nwb_members()
+    if op in FILE_OPS:
+        mutate_file(path, op, rng)
+    elif op == "attr":
+        where, key = attrs[member % len(attrs)]
+        with h5py.File(path, "r+") as f:
+            f[where].attrs[key] = ATTR_VALUES[int(rng.integers(len(ATTR_VALUES)))]
+    else:
+        name = datasets[member % len(datasets)]
+        with h5py.File(path, "r+") as f:
+            old = f[name]
+            if old.dtype.kind == "O" or old.dtype == h5py.ref_dtype:  # references and strings: delete or keep
+                if op == "delete":
+                    del f[name]
+            else:
+                new = mutate_array(old[()], op, rng)
+                keep = dict(old.attrs)
+                del f[name]
+                if new is not None:
+                    f[name] = new.astype(str).astype(bytes) if new.dtype == object else new
+                    f[name].attrs.update(keep)
+    spec: dict = {"path": path.name, "label_column": "target_id", "split_column": "split",
+                  "split_names": {"val": "test"}}
+    if value >= 0:
+        spec[SPEC_FIELDS[field % len(SPEC_FIELDS)]] = SPEC_VALUES[value % len(SPEC_VALUES)]
+    _import_and_use(spec, workdir)
 
 
 # ----------------------------------------------------------------------------- running cases
@@ -343,11 +452,15 @@ def run_case(fn, *args, timeout: float = 10.0) -> Outcome:
 
 
 def random_case(rng: np.random.Generator):
-    """A random case: (function, args) - half recordings, half imports."""
+    """A random case: (function, args) - 40 % recordings, 45 % array imports (npz, csv, mat), 15 % NWB."""
     seed = int(rng.integers(2**31))
-    if rng.random() < 0.5:
+    draw = rng.random()
+    if draw < 0.4:
         return h5_case, (int(rng.integers(1000)), str(rng.choice(H5_OPS)), seed)
     value = int(rng.integers(-len(SPEC_VALUES), len(SPEC_VALUES)))  # about half without a spec change
+    if draw > 0.85:
+        return nwb_case, (int(rng.integers(1000)), str(rng.choice(NWB_OPS)), int(rng.integers(1000)), max(value, -1),
+                          seed)
     return import_case, (str(rng.choice(LAYOUTS)), int(rng.integers(100)), str(rng.choice(ARRAY_OPS + FILE_OPS)),
                          int(rng.integers(1000)), max(value, -1), seed)
 

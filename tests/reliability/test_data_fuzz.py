@@ -1,9 +1,10 @@
-"""Property tests (hypothesis): a faulty import spec, array, file or HDF5 recording gives a valid
-recording or the project's own error (BenchError), within a time bound, never a traceback or a hang.
+"""Property tests (hypothesis): a faulty import spec, array, file (.npz, .csv, .mat v5 / v7.3, NWB)
+or HDF5 recording gives a valid recording or the project's own error (BenchError), within a time
+bound, never a traceback or a hang.
 
-A few hundred examples per test run; ``BENCH_FUZZ_EXAMPLES`` sets the examples per test (default
-100). The longer campaign is the script ``python -m tests.reliability.fuzz_data --n 1000``
-(docs/data_checks.md).
+``BENCH_FUZZ_EXAMPLES`` sets the examples per test (default 30, each test a few seconds; about 200
+over the hypothesis tests of tests/reliability). The longer campaign is the script
+``python -m tests.reliability.fuzz_data --n 1000`` (docs/data_checks.md).
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from tests.reliability.fuzz_data import (
     FILE_OPS,
     H5_OPS,
     LAYOUTS,
+    NWB_OPS,
     SPEC_FIELDS,
     SPEC_VALUES,
     h5_case,
     import_case,
+    nwb_case,
     run_case,
 )
 
-EXAMPLES = int(os.environ.get("BENCH_FUZZ_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("BENCH_FUZZ_EXAMPLES", "30"))
 TIME_BOUND_S = 10.0
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -54,6 +57,15 @@ def test_a_mutated_hdf5_recording_loads_and_is_used_or_is_refused_cleanly(member
        field=st.integers(0, len(SPEC_FIELDS) - 1), value=st.integers(-1, len(SPEC_VALUES) - 1), seed=seeds)
 def test_a_mutated_import_is_imported_and_used_or_is_refused_cleanly(layout, key, op, field, value, seed):
     _assert_clean(run_case(import_case, layout, key, op, field, value, seed, timeout=TIME_BOUND_S))
+
+
+@FUZZ
+@given(member=st.integers(0, 999), op=st.sampled_from(NWB_OPS), field=st.integers(0, len(SPEC_FIELDS) - 1),
+       value=st.integers(-1, len(SPEC_VALUES) - 1), seed=seeds)
+def test_a_mutated_nwb_import_is_imported_and_used_or_is_refused_cleanly(member, op, field, value, seed):
+    """Any dataset or attribute of an NLB-like NWB file changed (or the file damaged): pynwb's and
+    hdmf's assorted exceptions must reach the user as one DataError paragraph."""
+    _assert_clean(run_case(nwb_case, member, op, field, value, seed, timeout=TIME_BOUND_S))
 
 
 json_values = st.recursive(
@@ -82,6 +94,7 @@ def test_the_fuzzers_unmutated_inputs_are_valid(layout):
     """The fuzzer starts from inputs that import and score: its faults are the only faults."""
     out = run_case(import_case, layout, 0, "none", 0, -1, 0, timeout=TIME_BOUND_S)
     assert out.kind == "ok", out.detail
+    assert run_case(nwb_case, 0, "none", 0, -1, 0, timeout=TIME_BOUND_S).kind == "ok"
     for member in (0, 1):  # without and with feature streams
         assert run_case(h5_case, member, "none", 0, timeout=TIME_BOUND_S).kind == "ok"
 

@@ -1,8 +1,9 @@
 """Property tests (hypothesis): a mutated committed suite file is a valid suite or the project's own
 error (one bounded paragraph), within a time bound, never a traceback or a hang.
 
-``BENCH_FUZZ_EXAMPLES`` sets the examples per test (default 100, so a few hundred per run). The
-longer campaign is ``python -m tests.reliability.fuzz_suites --n 10000 --run 8`` (README, Reliability).
+``BENCH_FUZZ_EXAMPLES`` sets the examples per test (default 30: about 200 over the hypothesis tests
+of tests/reliability, each test a few seconds). The longer campaign is
+``python -m tests.reliability.fuzz_suites --n 10000 --run -1 --log LOG`` (README, Reliability).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bench.suite.plan import plan_runs
 from tests.reliability.fuzz_data import run_case
 from tests.reliability.fuzz_suites import SOURCES, _paths, validate_case, warm_up
 
-EXAMPLES = int(os.environ.get("BENCH_FUZZ_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("BENCH_FUZZ_EXAMPLES", "30"))
 TIME_BOUND_S = 10.0
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
