@@ -15,7 +15,6 @@ import math
 import os
 import re
 from collections import defaultdict
-from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
@@ -203,7 +202,6 @@ def _html(task, metric, higher, datasets, rows, points, front, df, records, refe
     paired = ("" if compared is None else f"<h2>Paired comparison with {_e(reference)}</h2><p>{_e(paired_legend(df))}"
               f"</p>{_frame_html(compared, 'paired')}")
     note = f"<p>{set_aside} older record(s) of the same runs (other settings) were set aside.</p>" if set_aside else ""
-    built = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     flag_legend = " ".join(f'<span class="flag flag-{code}">{_e(label)}</span> {_e(why)};'
                            for code, (label, _, why) in FLAG_KINDS.items() if code != "fewer_seeds")
     return f"""<!DOCTYPE html>
@@ -221,7 +219,8 @@ struck out and left off the Pareto front.</p>
 {paired}
 <h2>Provenance</h2>
 <table id="provenance"><tbody>{prov}</tbody></table>
-<p class="built">Built {built} from the records alone by <code>python -m bench page</code>.</p>
+<p class="built">Built from these records alone by <code>python -m bench page</code> (the same records give the
+same page, byte for byte).</p>
 <script>{SCRIPT}</script>
 </body></html>
 """

@@ -61,6 +61,12 @@ def test_page_rows_flags_links_and_front(tmp_path):
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html
 
 
+def test_the_same_records_give_the_same_page(tmp_path):
+    folder = leaderboard(tmp_path / "run")
+    first = build_pages(folder)[0].read_bytes()
+    assert build_pages(folder)[0].read_bytes() == first
+
+
 def test_every_record_string_is_escaped(tmp_path):
     html = build_pages(leaderboard(tmp_path / "run"))[0].read_text()
     assert "<img" not in html and "onerror=alert(1)>" not in html
