@@ -104,3 +104,22 @@ def test_a_nan_metric_is_written_as_null(tmp_path, tiny_folder):
     text = record.model_dump_json()
     data = _strict_json(text)
     assert data["sessions"][0]["metrics"][record.metric] is None and data["streaming_max_abs_diff"] is None
+
+
+@pytest.mark.parametrize("protocol", ["{name: learning_curve, params: {epochs: [1, 2]}}", "latency"])
+def test_protocol_tables_show_a_diverged_run_as_a_failed_row(tmp_path, tiny_folder, protocol):
+    """Tables other than train_eval's list failed records as "failed (diverged)" rows (markdown and
+    csv), never drop them and never crash on a record without metrics or latency."""
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(textwrap.dedent(SUITE).replace("FOLDER", str(tiny_folder)) + f"protocol: {protocol}\n")
+    out = run_suite(suite, out=tmp_path / "run", progress=False, log=lambda s: None, compare=False)
+    records = {r.label: r for r in load_records(out)}
+    assert records["gru"].status == "failed"
+    name = "latency" if protocol == "latency" else "learning_curve"
+    md = (out / f"{name}.md").read_text()
+    failed_rows = [line for line in md.splitlines() if "failed (diverged)" in line]
+    assert any(line.startswith("| gru") for line in failed_rows)
+    csv = (out / f"{name}.csv").read_text().splitlines()
+    assert any(line.startswith("gru,") and "failed (diverged)" in line for line in csv)
+    if records["wiener"].status == "ok":  # its scores stay in the table, marked ok
+        assert any(line.startswith("wiener,") and line.endswith(",ok") for line in csv)
