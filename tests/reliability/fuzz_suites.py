@@ -219,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs-root", type=Path, default=None,
                     help="one run folder per committed suite shared by its mutants: runs already recorded with "
                          "the same identity are resumed, not retrained (tiny_runs.py)")
+    ap.add_argument("--shard", type=int, nargs=2, metavar=("I", "N"), default=None,
+                    help="run only the accepted mutants k with k %% N == I (parallel campaigns on one --log; each "
+                         "shard its own run folders)")
     ap.add_argument("--show", type=int, default=3)
     ap.add_argument("--save", type=Path, default=None, help="folder for the files of tracebacks and hangs")
     args = ap.parse_args(argv)
@@ -240,10 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     accepted = result["accepted"]
     if args.run > 0 and not args.log:  # a sample, as before: spread over the accepted mutants
         accepted = random.Random(args.seed).sample(accepted, min(args.run, len(accepted)))
+    runs_root = args.runs_root
+    if args.shard:
+        accepted = [k for k in accepted if k % args.shard[1] == args.shard[0]]
+        runs_root = runs_root / f"shard{args.shard[0]}" if runs_root else None
     log = args.log or Path(tempfile.mkdtemp(prefix="fuzzsuite-log-")) / "runs.jsonl"
     warm_up_runs()
     mutants = {k: (*mutant(k, args.seed * 1_000_003 + k), SUITES[k % len(SUITES)].stem) for k in accepted}
-    run_campaign(mutants, log, len(mutants) if args.run < 0 else args.run, args.run_timeout, args.runs_root)
+    run_campaign(mutants, log, len(mutants) if args.run < 0 else args.run, args.run_timeout, runs_root)
     runs = summary(log)
     print(json.dumps({"tiny_runs": runs}))
     return 1 if failed or runs["crash"] or runs["hang"] else 0
