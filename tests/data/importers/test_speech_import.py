@@ -162,3 +162,32 @@ def test_suite_scores_imported_files(tmp_path):
     assert (pooled["peak_train_rss_mb"] > 0).all()  # the speech GRU records its training's peak memory
     assert (tmp_path / "res" / "decoded_competition.png").stat().st_size > 1000
     assert (tmp_path / "res" / "decoded_benchmark.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("bad", ["unknown_word", "short_trial", "power_width"])
+def test_suite_refuses_bad_speech_files_and_writes_nothing(tmp_path, capsys, monkeypatch, bad):
+    """Through `bench run`: one clear paragraph naming the file and trial, exit code 2, no traceback,
+    no record, table or imported file anywhere under the run folder or the cache."""
+    import yaml
+
+    from bench.cli import main
+
+    folder = tmp_path / "mat"
+    folder.mkdir()
+    kwargs = {"unknown_word": {"texts": SENTENCES[:2] + ["hello blorptastic"] + SENTENCES[3:]},
+              "short_trial": {"short_trial": 1}, "power_width": {"power_width": 128}}[bad]
+    write_mat(folder / "day1.mat", **kwargs)
+    suite = {"name": "speech_bad", "task": "speech_phonemes", "chunk_ms": 20, "seeds": [0],
+             "train": {"epochs": 1}, "latency": {"enabled": False},
+             "datasets": [{"name": "d", "source": "speech_import",
+                           "params": {"recipe": "willett2023_competition", "path": "mat"}}],
+             "models": [{"name": "speech-gru", "params": {"hidden": 8, "layers": 1}}]}
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "res"), "--cache-dir",
+                 str(tmp_path / "cache"), "--no-progress", "--no-track"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "day1.mat" in err and ("trial 2" in err if bad == "unknown_word" else ("trial 1" if bad == "short_trial" else "trial 0") in err)
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".md", ".csv", ".png", ".h5")]
+    assert written == []
