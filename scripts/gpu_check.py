@@ -11,10 +11,11 @@ out-of-memory in one part ends that part only), each writing what finished:
    ``<out>/gpu_train``) with their test R^2, learning curve fields and CUDA latency;
 2. latency: per-chunk latency at batch 1 of every registered decoder that can decode the
    reaching task, CPU and CUDA, the device synchronised before and after each step (the
-   latency protocol; one process per model, run folder ``<out>/gpu``);
-3. graphs: for each decoder, whether its whole streaming ``step`` can be captured as a CUDA graph,
-   and if so the replay latency of the captured step; where not, the reason capture failed
-   (``<out>/gpu_graphs.json``).
+   latency protocol, models fitted one epoch on the suite's device; one process per model, so
+   they are not interleaved as in ``bench latency``; run folder ``<out>/gpu``);
+3. graphs: for each decoder (one process each), whether its whole streaming ``step`` can be
+   captured as a CUDA graph, and if so the replay latency of the captured step; where not, the
+   reason capture failed (``<out>/gpu_graphs/<decoder>.json``).
 
 ``<out>/gpu.md`` (default results/latency/gpu.md) is rewritten after each part. On a machine without
 CUDA the script stops with a clear message unless ``--device cpu`` or ``--dry-run`` is given.
@@ -50,7 +51,7 @@ DRY_PARAMS = {
     "possm-gru": {"dim": 16, "hidden": 16},
 }
 # Default budgets in seconds (GPU): the whole script stays within 8 minutes with margin.
-BUDGETS = {"train": 200.0, "latency": 200.0, "graphs": 50.0}
+BUDGETS = {"train": 170.0, "latency": 190.0, "graphs": 90.0}
 GRAPH_REPLAYS = 200
 
 
@@ -71,10 +72,10 @@ def train_suite(dry: bool, device: str, epochs: int, minutes: float, models: lis
     }
 
 
-def latency_suite(dry: bool, models: list[str]) -> dict:
+def latency_suite(dry: bool, device: str, models: list[str]) -> dict:
     return {
         "name": "gpu_latency", "description": "GPU check: per-chunk latency of every decoder, CPU and CUDA.",
-        "task": "reaching_velocity", "chunk_ms": 50, "seeds": [0],
+        "task": "reaching_velocity", "chunk_ms": 50, "seeds": [0], "device": device,
         "protocol": {"name": "latency", "params": {"rounds": 1 if dry else 3}},
         "train": {"epochs": 1, "batch_size": 16},
         "latency": {"threads": 1, "warmup": 3 if dry else 30, "n_chunks": 10 if dry else 300, "budget_ms": 10.0,
@@ -107,7 +108,7 @@ def reaching_decoders(names: list[str] | None = None) -> tuple[list[str], dict[s
     with tempfile.TemporaryDirectory() as tmp:
         for name in names or registered:
             path = Path(tmp) / f"check_{len(ok) + len(skipped)}.yaml"
-            path.write_text(yaml.safe_dump(latency_suite(True, [name])))
+            path.write_text(yaml.safe_dump(latency_suite(True, "cpu", [name])))
             try:
                 load_suite(path)
             except BenchError as exc:
@@ -150,9 +151,11 @@ def write_suite(folder: Path, spec: dict) -> Path:
     return path
 
 
-def graphs_part(suite_path: Path, device: str, out_json: Path, deadline: float, cache_dir: str | None) -> None:
-    """Fit each decoder of the latency suite one epoch, then try to capture its streaming step as a
-    CUDA graph; write one entry per decoder to ``out_json`` as soon as it is known."""
+def graphs_part(suite_path: Path, device: str, model_name: str, out_json: Path, cache_dir: str | None) -> None:
+    """Set up one decoder of the latency suite (weights do not change what a step launches, so it is
+    initialised untrained where it can be, else fitted), then try to capture its streaming step as a
+    CUDA graph; the outcome goes to ``out_json``. One process per decoder: a failed capture can
+    leave the CUDA context unusable for whatever comes after it."""
     from bench.models.base import chunk_segment
     from bench.protocols import RunContext
     from bench.protocols.common import new_model
@@ -161,26 +164,21 @@ def graphs_part(suite_path: Path, device: str, out_json: Path, deadline: float, 
     from bench.suite.plan import plan_runs
 
     suite = load_suite(suite_path)
-    runs = plan_runs(suite)
+    run = next(r for r in plan_runs(suite) if r.model.display == model_name)
     cache = DatasetCache(suite, Path(cache_dir) if cache_dir else None, progress=False)
     ctx = RunContext(suite, cache, device, False, suite.protocol_params())
-    data = cache.task_data(runs[0].dataset)[0]
+    data = cache.task_data(run.dataset)[0]
     chunks = [c for seg in data.segments("test") for c in chunk_segment(seg, data.chunk_s)]
-    busy = max(chunks, key=lambda c: len(c.spike_times))
-    results: dict[str, dict] = {}
-    for run in runs:
-        name = run.model.display
-        if time.time() > deadline:
-            results[name] = {"captured": False, "reason": "not tried: the part's time budget ran out"}
-        elif device != "cuda":
-            results[name] = {"captured": False, "reason": "not tried: CUDA graphs need a CUDA device (dry run)"}
-            model = new_model(run, ctx)  # the same set-up as on a GPU, so the dry run exercises it
-            model.fit([data], suite.train_config(run.model), progress=False)
-        else:
-            model = new_model(run, ctx)
-            model.fit([data], suite.train_config(run.model), progress=False)
-            results[name] = capture_step(model, data, busy)
-        _atomic_write(out_json, json.dumps(results, indent=1))
+    model = new_model(run, ctx)
+    try:
+        model.initialise([data])
+    except NotImplementedError:
+        model.fit([data], suite.train_config(run.model), progress=False)
+    if device != "cuda":
+        result = {"captured": False, "reason": "not tried: CUDA graphs need a CUDA device (dry run)"}
+    else:
+        result = capture_step(model, data, max(chunks, key=lambda c: len(c.spike_times)))
+    _atomic_write(out_json, json.dumps(result, indent=1))
 
 
 def capture_step(model, data, chunk) -> dict:
@@ -269,8 +267,7 @@ def render_report(out: Path, parts: dict[str, dict], skipped: dict[str, str], de
         lines += ["", "Not timed (not decoders of the reaching task at 50 ms chunks): " +
                   "; ".join(f"{k} ({v})" for k, v in sorted(skipped.items()))]
     lines += ["", "## CUDA graphs (whole streaming step captured once, then replayed)", ""]
-    graphs_file = out / "gpu_graphs.json"
-    graphs = json.loads(graphs_file.read_text()) if graphs_file.exists() else {}
+    graphs = {p.stem: json.loads(p.read_text()) for p in sorted((out / "gpu_graphs").glob("*.json"))}
     if graphs:
         lines += ["| model | captured | replay median ms | why not |", "|---|---|---|---|"]
         for name, g in graphs.items():
@@ -304,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"decoders of the training part (default {' '.join(TRAIN_MODELS)})")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 5; dry run 1)")
     p.add_argument("--cache-dir", default=None, help="where the simulated session is cached")
-    p.add_argument("--graphs-part", nargs=3, metavar=("SUITE", "JSON", "DEADLINE"), help=argparse.SUPPRESS)
+    p.add_argument("--graphs-part", nargs=3, metavar=("SUITE", "MODEL", "JSON"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:
         return _main(args)
@@ -318,8 +315,8 @@ def _main(args) -> int:
 
     device = "cpu" if args.dry_run else args.device
     if args.graphs_part:
-        suite, out_json, deadline = args.graphs_part
-        graphs_part(Path(suite), device, Path(out_json), float(deadline), args.cache_dir)
+        suite, model, out_json = args.graphs_part
+        graphs_part(Path(suite), device, model, Path(out_json), args.cache_dir)
         return 0
     if device == "cuda" and not torch.cuda.is_available():
         raise CheckError("No CUDA device is visible (torch.cuda.is_available() is False), so the GPU check cannot run "
@@ -361,34 +358,33 @@ def _main(args) -> int:
     parts["train"] = run_part([py, "-m", "bench", "run", str(train), "--out", str(out / "gpu_train"), "--jobs", "1",
                                "--no-track", *common], min(part_s, deadline - time.time()), out / "gpu_logs" / "train.log")
     report()
-    # 2. latency, one process per decoder so that one failure or hang costs that decoder only
-    part_end = time.time() + BUDGETS["latency"] * scale
-    lat_suite = write_suite(suites, latency_suite(dry, decoders))
-    done, failed = 0, []
-    t0 = time.perf_counter()
-    for i, name in enumerate(decoders):
-        left = min(part_end, deadline) - time.time()
-        if left < 1:
-            failed += [f"{m}: not started (budget spent)" for m in decoders[i:]]
-            break
-        share = max(left / (len(decoders) - i), min(left, 30.0))
-        got = run_part([py, "-m", "bench", "run", str(lat_suite), "--out", str(out / "gpu"), "--models", name,
-                        "--jobs", "1", "--no-track", *common], share, out / "gpu_logs" / "latency.log")
-        if got["status"] == "finished":
-            done += 1
-        else:
-            failed.append(f"{name}: {got['status']}")
-    parts["latency"] = {"status": f"{done} of {len(decoders)} decoders timed" + (f"; {'; '.join(failed)}" if failed else ""),
-                        "seconds": time.perf_counter() - t0, "log": str(out / "gpu_logs" / "latency.log")}
-    report()
-    # 3. CUDA graphs
-    part_s = min(BUDGETS["graphs"] * scale, deadline - time.time())
-    graph_deadline = time.time() + part_s * 0.8
-    parts["graphs"] = run_part([py, str(Path(__file__).resolve()), "--device", device, *(["--dry-run"] if dry else []),
-                                *(["--cache-dir", args.cache_dir] if args.cache_dir else []), "--graphs-part",
-                                str(lat_suite), str(out / "gpu_graphs.json"), str(graph_deadline)],
-                               part_s, out / "gpu_logs" / "graphs.log")
-    report()
+    # 2. latency and 3. CUDA graphs: one process per decoder, so one failure or hang costs that decoder only
+    lat_suite = write_suite(suites, latency_suite(dry, device, decoders))
+    graph_dir = out / "gpu_graphs"
+    graph_dir.mkdir(exist_ok=True)
+    per_model = {
+        "latency": lambda name: [py, "-m", "bench", "run", str(lat_suite), "--out", str(out / "gpu"), "--models", name,
+                                 "--jobs", "1", "--no-track", *common],
+        "graphs": lambda name: [py, str(Path(__file__).resolve()), "--device", device, *(["--dry-run"] if dry else []),
+                                *(["--cache-dir", args.cache_dir] if args.cache_dir else []),
+                                "--graphs-part", str(lat_suite), name, str(graph_dir / f"{name}.json")],
+    }
+    for part, command in per_model.items():
+        part_end = min(time.time() + BUDGETS[part] * scale, deadline)
+        done, failed, t0 = 0, [], time.perf_counter()
+        for i, name in enumerate(decoders):
+            left = part_end - time.time()
+            share = max(left / (len(decoders) - i), min(left, 30.0))  # at least 30 s each while time lasts
+            got = run_part(command(name), share, out / "gpu_logs" / f"{part}.log")
+            if got["status"] == "finished":
+                done += 1
+            else:
+                failed.append(f"{name}: {got['status']}")
+                if part == "graphs":
+                    _atomic_write(graph_dir / f"{name}.json", json.dumps({"captured": False, "reason": got["status"]}))
+        parts[part] = {"status": f"{done} of {len(decoders)} decoders" + (f"; {'; '.join(failed)}" if failed else ""),
+                       "seconds": time.perf_counter() - t0, "log": str(out / "gpu_logs" / f"{part}.log")}
+        report()
     print(f"wrote {out / 'gpu.md'} ({time.time() - start:.0f} s)")
     print((out / "gpu.md").read_text())
     return 0

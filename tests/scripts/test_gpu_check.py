@@ -40,16 +40,17 @@ def test_dry_run_trains_times_and_reports(tmp_path: Path):
                "--cache-dir", str(tmp_path / "cache"))
     assert got.returncode == 0, got.stderr[-2000:]
     report = (out / "gpu.md").read_text()
-    assert "| train | finished |" in report and "| latency | 1 of 1 decoders timed |" in report
-    assert "| graphs | finished |" in report
+    assert "| train | finished |" in report and "| latency | 1 of 1 decoders |" in report
+    assert "| graphs | 1 of 1 decoders |" in report
     trained = load_records(out / "gpu_train")
     assert [(r.label, r.trained, r.status) for r in trained] == [("possm-gru", True, "ok")]
     assert trained[0].sessions[0].fit["epochs_run"] == 1 and trained[0].summary.mean is not None
     timed = load_records(out / "gpu")
     assert [r.label for r in timed] == ["wiener"] and timed[0].latency["cpu"]["chunk_ms"] == 50.0
     assert f"| wiener | {timed[0].n_parameters:,} | {timed[0].latency['cpu']['median_ms']:.3f} |" in report
-    assert json.loads((out / "gpu_graphs.json").read_text())["wiener"]["captured"] is False
-    assert "pca-knn (" in report  # a classification-only decoder is named with the reason it was not timed
+    graph = json.loads((out / "gpu_graphs" / "wiener.json").read_text())
+    assert graph == {"captured": False, "reason": "not tried: CUDA graphs need a CUDA device (dry run)"}
+    assert "| wiener | False | — | not tried: CUDA graphs need a CUDA device (dry run) |" in report
     assert not list(out.rglob(".tmp-*"))
 
 
@@ -68,3 +69,6 @@ def test_a_hanging_part_is_killed_at_its_budget(tmp_path: Path):
 def test_unknown_model_is_refused(tmp_path: Path):
     got = _run("--dry-run", "--out", str(tmp_path / "o"), "--models", "nope")
     assert got.returncode == 2 and "['nope']: no such decoder" in got.stderr and "Traceback" not in got.stderr
+    got = _run("--dry-run", "--out", str(tmp_path / "o"), "--models", "wiener", "--train-models", "pca-knn")
+    assert got.returncode == 2 and "--train-models ['pca-knn']: not decoders of the reaching task" in got.stderr
+    assert "supports only: classification" in got.stderr and not (tmp_path / "o").exists()
