@@ -199,6 +199,8 @@ def _html(task, metric, higher, datasets, rows, points, front, df, records, refe
              "and per-chunk latency only.")
     prov = "".join(f"<tr><th scope=\"row\">{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in _provenance(records))
     compared = reference_table(df) if reference and scored else None
+    if compared is not None:  # rows in the leaderboard's order
+        compared = compared.reindex([r["model"] for r in rows if r["model"] in compared.index])
     paired = ("" if compared is None else f"<h2>Paired comparison with {_e(reference)}</h2><p>{_e(paired_legend(df))}"
               f"</p>{_frame_html(compared, 'paired')}")
     note = f"<p>{set_aside} older record(s) of the same runs (other settings) were set aside.</p>" if set_aside else ""
