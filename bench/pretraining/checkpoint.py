@@ -84,10 +84,15 @@ def _sha256(path: Path) -> str:
 
 
 def _atomic_bytes(target: Path, write) -> None:
+    """Write ``target`` whole or not at all (temp file, fsync, rename), with the user's umask
+    permissions (mkstemp alone makes it 0600)."""
+    from bench.results.records import _umask
+
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # a writer may have replaced the file (safetensors does)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)

@@ -142,3 +142,12 @@ def test_poyo_round_trips_and_grows(tmp_path):
     np.testing.assert_allclose(model.predict(seg)[0], ck.decoder.predict(seg)[0], atol=1e-6)
     grow_vocabulary(ck.decoder, sessions(1, start=7, animal="new"))
     assert ck.decoder.module.session_emb.weight.shape[0] == 3
+
+
+def test_checkpoint_files_get_the_users_permissions(saved):
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in paths(saved):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~mask
