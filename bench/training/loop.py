@@ -157,6 +157,11 @@ def train_loop(
             group["lr"] = cfg.lr * group["lr_scale"] * lr_factor(cfg, epoch / cfg.epochs, epoch)
         module.train()
         epoch_examples = examples(epoch) if callable(examples) else examples
+        if len(epoch_examples) == 0:
+            raise BenchError(f"training of {desc}: epoch {epoch + 1} has no training examples (no training segment, "
+                             "or every training window drawn this epoch holds no output query, e.g. windows that miss "
+                             "a classification trial's single readout); check the dataset's train split and the "
+                             "model's training windows (train.window_s).")
         n_batches = max(1, math.ceil(len(epoch_examples) / cfg.batch_size))
         order = rng.permutation(len(epoch_examples))
         total = 0.0

@@ -105,3 +105,12 @@ def test_without_selection_the_last_weights_are_kept():
 def test_min_epochs_above_the_cap_is_refused():
     with pytest.raises(ValueError, match=r"min_epochs \(9\) exceeds epochs \(5\)"):
         TrainConfig(epochs=5, min_epochs=9)
+
+
+def test_an_epoch_without_examples_is_a_clear_error():
+    from bench.errors import BenchError
+
+    net = torch.nn.Linear(3, 1)
+    with pytest.raises(BenchError, match="epoch 2 has no training examples"):
+        train_loop(net, lambda epoch: _problem()[0] if epoch == 0 else [], collate,
+                   lambda b: ((net(b["x"]) - b["y"]) ** 2).mean(), lambda: 1.0, TrainConfig(epochs=3), progress=False)
