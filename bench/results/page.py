@@ -29,6 +29,7 @@ from bench.results.records import Record, atomic_write_text, read_record, record
 from bench.results.tables import (DEFAULT_REFERENCE, FAILED_CELL, UNTRAINED_CELL, format_score, paired_legend,
                                   reference_table, statistics_legend, summary_frame)
 
+
 def run_flags(record: Record) -> list[tuple[str, str, str]]:
     """(code, label, explanation) of each flag of a run (``bench.results.flags``: invalid stream,
     unconverged, failed, untrained)."""

@@ -121,3 +121,13 @@ def test_the_command_writes_the_page_and_errors_are_one_paragraph(tmp_path, caps
     assert main(["page", str(folder), "--reference", "none"]) == 0
     assert f"wrote {folder / 'index.html'}" in capsys.readouterr().out
     assert "Paired comparison" not in (folder / "index.html").read_text()
+
+
+def test_an_older_record_of_the_same_run_is_set_aside_and_counted(tmp_path):
+    old = make_record("gru", "d", 0, {"a": 0.1})
+    old = old.model_copy(update={"key": "0000000000", "provenance": {**old.provenance, "created": "2020-01-01T00:00:00"}})
+    new = make_record("gru", "d", 0, {"a": 0.9})
+    new = new.model_copy(update={"provenance": {**new.provenance, "created": "2026-01-01T00:00:00"}})
+    html = build_pages(write_records(tmp_path / "run", [old, new]))[0].read_text()
+    assert rows(html) == ["gru"] and "0.900" in html and "0.100" not in html
+    assert "1 older record(s) of the same runs" in html and "0000000000" not in html
