@@ -87,3 +87,17 @@ def test_a_correct_stream_has_no_mark(tmp_path, suite_file):
     table = (out / "table.md").read_text()
     assert "INVALID" not in table and "Marks:" not in table
     assert np.isfinite(load_records(out)[0].streaming_max_abs_diff)
+
+
+def test_unconverged_cells_are_marked_in_the_table(tmp_path):
+    from bench.results.tables import build_report
+
+    rec = read_record(COMMITTED)
+    still_improving = {**rec.sessions[0].fit, "epochs_run": 20, "best_epoch": 19, "stopped_early": False}
+    late = rec.model_copy(update={"label": "late", "sessions": [s.model_copy(update={"fit": still_improving})
+                                                                 for s in rec.sessions]})
+    build_report(tmp_path, [rec, late])
+    table = (tmp_path / "table.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
+    assert "†" in rows["late"] and "†" not in rows[rec.label]
+    assert "†: unconverged: training reached its epoch (or time) cap" in table
