@@ -191,20 +191,24 @@ def capture_step(model, data, chunk) -> dict:
     if not model.to("cuda"):
         return {"captured": False, "reason": "the decoder does not run on CUDA (model.to('cuda') is False)"}
     model.reset(data.recording)
-    try:
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.inference_mode(), torch.cuda.stream(side):
-            for _ in range(3):
-                model.step(chunk)
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), torch.cuda.graph(graph):
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.inference_mode(), torch.cuda.stream(side):
+        for _ in range(3):  # warm-up off the default stream, as capture requires
             model.step(chunk)
+    torch.cuda.current_stream().wait_stream(side)
+    graph, inside = torch.cuda.CUDAGraph(), None
+    try:
+        with torch.inference_mode(), torch.cuda.graph(graph):
+            try:
+                model.step(chunk)
+            except Exception as exc:  # noqa: BLE001 - the step's own reason, before capture_end adds its own
+                inside = exc
     except Exception as exc:  # noqa: BLE001 - any capture failure is the finding
-        torch.cuda.synchronize()
-        first = (str(exc).strip().splitlines() or [""])[0][:240]
-        return {"captured": False, "reason": f"capture failed: {type(exc).__name__}: {first}"}
+        inside = inside or exc
+    if inside is not None:
+        first = (str(inside).strip().splitlines() or [""])[0][:240]
+        return {"captured": False, "reason": f"capture failed: {type(inside).__name__}: {first}"}
     times = np.empty(GRAPH_REPLAYS)
     for i in range(GRAPH_REPLAYS):
         torch.cuda.synchronize()

@@ -25,11 +25,18 @@ def _run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           timeout=timeout, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
 
 
+def _script():
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
-def test_refuses_without_cuda(tmp_path: Path):
-    got = _run("--out", str(tmp_path / "out"))
-    assert got.returncode == 2
-    assert "No CUDA device is visible" in got.stderr and "--dry-run" in got.stderr and "Traceback" not in got.stderr
+def test_refuses_without_cuda(tmp_path: Path, capsys):
+    assert _script().main(["--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "No CUDA device is visible" in err and "--dry-run" in err
     assert not (tmp_path / "out").exists()
 
 
@@ -55,9 +62,7 @@ def test_dry_run_trains_times_and_reports(tmp_path: Path):
 
 
 def test_a_hanging_part_is_killed_at_its_budget(tmp_path: Path):
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
+    gpu_check = _script()
     t0 = time.perf_counter()
     got = gpu_check.run_part([sys.executable, "-c", "import time; time.sleep(60)"], 1.5, tmp_path / "log")
     assert got["status"] == "stopped at its budget of 2 s" and time.perf_counter() - t0 < 10
@@ -66,9 +71,74 @@ def test_a_hanging_part_is_killed_at_its_budget(tmp_path: Path):
         "failed (exit 3)"
 
 
-def test_unknown_model_is_refused(tmp_path: Path):
-    got = _run("--dry-run", "--out", str(tmp_path / "o"), "--models", "nope")
-    assert got.returncode == 2 and "['nope']: no such decoder" in got.stderr and "Traceback" not in got.stderr
-    got = _run("--dry-run", "--out", str(tmp_path / "o"), "--models", "wiener", "--train-models", "pca-knn")
-    assert got.returncode == 2 and "--train-models ['pca-knn']: not decoders of the reaching task" in got.stderr
-    assert "supports only: classification" in got.stderr and not (tmp_path / "o").exists()
+def test_unknown_or_unsuited_models_are_refused(tmp_path: Path, capsys):
+    main = _script().main
+    assert main(["--dry-run", "--out", str(tmp_path / "o"), "--models", "nope"]) == 2
+    assert "['nope']: no such decoder" in capsys.readouterr().err
+    assert main(["--dry-run", "--out", str(tmp_path / "o"), "--models", "wiener", "--train-models", "pca-knn"]) == 2
+    err = capsys.readouterr().err
+    assert "--train-models ['pca-knn']: not decoders of the reaching task" in err and "supports only: classification" in err
+    assert not (tmp_path / "o").exists()
+
+
+class _FakeGraph:
+    """Stands in for torch.cuda's graph API on a CPU machine: capture runs the step, replay counts."""
+
+    def __init__(self):
+        self.replays = 0
+
+    def replay(self):
+        self.replays += 1
+
+
+class _Context:
+    def __init__(self, *args, end_error: Exception | None = None, **kwargs):
+        self.end_error = end_error
+
+    def __enter__(self):
+        return self
+
+    def wait_stream(self, other):
+        pass
+
+    def __exit__(self, *exc):
+        if self.end_error is not None:  # capture_end fails after a step that broke the capture
+            raise self.end_error
+        return False
+
+
+class _Decoder:
+    def __init__(self, fail: Exception | None = None):
+        self.fail, self.steps = fail, 0
+
+    def to(self, device):
+        return True
+
+    def reset(self, recording):
+        pass
+
+    def step(self, chunk):
+        self.steps += 1
+        if self.fail is not None and self.steps > 3:  # warm-up passes, capture fails
+            raise self.fail
+
+
+def test_capture_step_reports_the_steps_own_reason_or_replay_times(monkeypatch):
+    gpu_check = _script()
+    cuda = torch.cuda
+    for name, value in {"Stream": lambda: _Context(), "stream": lambda s: _Context(), "synchronize": lambda: None,
+                        "current_stream": lambda: _Context(), "CUDAGraph": _FakeGraph}.items():
+        monkeypatch.setattr(cuda, name, value, raising=False)
+    data = type("Data", (), {"recording": None})()
+
+    broken = RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore")
+    monkeypatch.setattr(cuda, "graph", lambda g: _Context(end_error=RuntimeError("capture invalidated")))
+    got = gpu_check.capture_step(_Decoder(fail=broken), data, chunk=None)
+    assert got == {"captured": False,
+                   "reason": "capture failed: RuntimeError: CUDA error: operation not permitted when stream is capturing"}
+
+    monkeypatch.setattr(cuda, "graph", lambda g: _Context())
+    decoder = _Decoder()
+    got = gpu_check.capture_step(decoder, data, chunk=None)
+    assert got["captured"] is True and got["replays"] == gpu_check.GRAPH_REPLAYS and got["median_ms"] >= 0
+    assert decoder.steps == 4  # three warm-up steps and the captured one; replays do not call step
