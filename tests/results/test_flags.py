@@ -78,6 +78,11 @@ def test_a_wrong_stream_is_marked_invalid_in_table_and_console(tmp_path, suite_f
     run_line = next(line for line in capsys.readouterr().out.splitlines() if "wiener" in line and "seed 0" in line)
     assert "; INVALID STREAM: max |streamed - offline| 0.5 > tolerance" in run_line  # the run's console line
     assert any(line.startswith("wiener / tiny / seed 0: INVALID STREAM") for line in logs)  # the run's summary
+    from bench.results.page import build_pages
+
+    (page,) = [p for p in build_pages(out, tmp_path / "page") if p.suffix == ".html"]
+    html = page.read_text()
+    assert 'class="flag flag-invalid_stream"' in html and "max |streamed - offline| 0.5" in html
 
 
 def test_a_correct_stream_has_no_mark(tmp_path, suite_file):
