@@ -40,7 +40,7 @@ from bench.protocols.common import new_model, run_device
 from bench.protocols.finetune_tables import figures, tables
 from bench.results.provenance import finish_provenance, provenance
 from bench.results.records import CurvePoint, Record, SessionResult, Summary
-from bench.suite.execute import make_record
+from bench.suite.execute import make_record, streaming_diff
 from bench.suite.plan import PlannedRun
 from bench.tasks.base import TaskData
 from bench.training.loop import on_epoch_end
@@ -160,7 +160,7 @@ def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:
         started = provenance(device)
         task = ctx.suite.task(run.dataset)
         modes = list(ctx.params.modes) if run.model.display in pretrained else ["scratch"]
-        sessions = []
+        sessions, stream_diff = [], None
         for data in ctx.cache.task_data(run.dataset):
             points = []
             for n in ctx.params.train_trials:
@@ -174,6 +174,9 @@ def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:
                         setting={"mode": mode, "train_trials": n, "n_train": len(part.segments("train"))},
                         metrics=task.score(test, model.predict(test)), fit=fit, train_seconds=train_s,
                         scores={"steps": watch.steps, "curve": watch.curve}))
+            if not sessions and ctx.suite.spec.check_streaming and model.streams_like_predict:
+                test = data.segments("test")  # the last adaptation (largest size, last mode) streams as it predicts
+                stream_diff = streaming_diff(model, test[0], model.predict(test[:1])[0], data.chunk_s)
             largest = [p for p in points if p.setting["train_trials"] == _largest(ctx.params.train_trials)]
             head = next(p for p in largest if p.setting["mode"] == modes[0])
             sessions.append(SessionResult(
@@ -183,7 +186,7 @@ def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:
         values = [s.metrics[task.primary_metric] for s in sessions]
         yield make_record(
             run, ctx.suite, summary=Summary(**aggregate_sessions(values)), sessions=sessions,
-            n_parameters=sessions[0].n_parameters, latency={}, streaming_max_abs_diff=None,
+            n_parameters=sessions[0].n_parameters, latency={}, streaming_max_abs_diff=stream_diff,
             train_seconds=float(sum(s.train_seconds for s in sessions)), eval_seconds=0.0,
             scores={"modes": modes, **({"pretrained": pretrained[run.model.display]} if modes != ["scratch"] else {})},
             provenance=finish_provenance(started))

@@ -94,6 +94,7 @@ def test_finetune_records_ui_ft_scratch_and_report(pretrained, folders, tmp_path
     assert len(records) == 8  # 2 models x 2 datasets x 2 seeds
     o = next(r for r in records if r.label == "o-possm")
     assert o.scores["pretrained"]["key"] == record.key
+    assert o.streaming_max_abs_diff is not None and o.streaming_max_abs_diff < 1e-4  # the grown model streams
     modes = {(p.setting["mode"], str(p.setting["train_trials"])) for p in o.sessions[0].points}
     assert modes == {("ui", "4"), ("ft", "4"), ("ui", "all"), ("ft", "all")}
     four = next(p for p in o.sessions[0].points if p.setting["train_trials"] == 4)
