@@ -9,6 +9,8 @@ new), and every existing row is kept bit for bit. Then:
   for this stage, so they do not move at all (tested).
 - **FT**: UI for ``ui_epochs`` epochs, then every weight trains; the pretrained weights (all but
   the embedding tables) at ``pretrained_lr_scale`` times the learning rate.
+- **New head** (``new_head``, cross-task / cross-species, e.g. NHP reaching -> human handwriting):
+  a task with other outputs gets a fresh readout, trained with the new rows from the start.
 
 Both run through the shared training loop (early stopping on the new session's validation split,
 best weights restored), via ``TorchDecoder.fit``'s hooks, so examples, augmentation and the loss
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 from typing import Literal, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from bench.errors import SuiteError
 from bench.models.tokens import session_units
 from bench.models.torch_decoder import TorchDecoder
-from bench.tasks.base import TaskData
+from bench.tasks.base import TaskData, TaskKind
 from bench.training.config import TrainConfig
 from bench.training.loop import TrainReport, train_loop
 
@@ -83,15 +86,20 @@ def _freeze_old_rows(module: nn.Module, before: dict[str, int]) -> list:
 class AdaptLoop:
     """``TorchDecoder.train_loop_override`` for UI and FT (see the module docstring)."""
 
-    def __init__(self, before: dict[str, int], mode: Mode, ui_epochs: int, pretrained_lr_scale: float):
+    def __init__(self, before: dict[str, int], mode: Mode, ui_epochs: int, pretrained_lr_scale: float,
+                 new_head: bool = False):
         self.before, self.mode, self.ui_epochs, self.lr_scale = before, mode, ui_epochs, pretrained_lr_scale
+        self.new = EMBEDDINGS + (("readout",) if new_head else ())  # modules trained at the full rate
 
     def __call__(self, module: nn.Module, examples, collate, loss_fn, valid_loss, cfg: TrainConfig, **kw) -> TrainReport:
         kw.pop("parameters", None)
         ui_epochs = cfg.epochs if self.mode == "ui" else min(self.ui_epochs, cfg.epochs)
         handles = _freeze_old_rows(module, self.before)
+        fresh = [p for n in self.new[len(EMBEDDINGS):] for p in getattr(module, n).parameters()]
+        for p in fresh:
+            p.requires_grad_(True)
         try:
-            emb = [getattr(module, n).weight for n in EMBEDDINGS]
+            emb = [getattr(module, n).weight for n in EMBEDDINGS] + fresh
             ui_cfg = cfg.model_copy(update={"epochs": ui_epochs, "weight_decay": 0.0})
             report = train_loop(module, examples, collate, loss_fn, valid_loss, ui_cfg, parameters=emb, **kw)
         finally:
@@ -101,9 +109,10 @@ class AdaptLoop:
                 p.requires_grad_(True)
         rest = cfg.epochs - ui_epochs
         if self.mode == "ft" and rest > 0:
-            emb_ids = {id(getattr(module, n).weight) for n in EMBEDDINGS}
-            groups = [{"params": [getattr(module, n).weight for n in EMBEDDINGS], "lr_scale": 1.0},
-                      {"params": [p for p in module.parameters() if id(p) not in emb_ids], "lr_scale": self.lr_scale}]
+            new = [p for n in self.new for p in getattr(module, n).parameters()]
+            new_ids = {id(p) for p in new}
+            groups = [{"params": new, "lr_scale": 1.0},
+                      {"params": [p for p in module.parameters() if id(p) not in new_ids], "lr_scale": self.lr_scale}]
             second = train_loop(module, examples, collate, loss_fn, valid_loss, cfg.model_copy(update={"epochs": rest}),
                                 parameters=groups, **kw)
             second.history = report.history + [{**h, "epoch": h["epoch"] + ui_epochs} for h in second.history]
@@ -113,14 +122,30 @@ class AdaptLoop:
         return report
 
 
+def replace_head(decoder: TorchDecoder, data: Sequence[TaskData]) -> None:
+    """A fresh readout for another task (cross-task / cross-species transfer): the pretrained
+    encoder and backbone are kept, the last linear layer is drawn anew for the new outputs."""
+    spec, old = data[0].spec, decoder.module.readout
+    torch.manual_seed(decoder.seed)
+    decoder.module.readout = nn.Linear(old.in_features, spec.dim).to(old.weight.device)
+    decoder.spec = spec
+    if spec.kind == TaskKind.regression:
+        y = np.concatenate([s.targets for d in data for s in d.segments("train")])
+        decoder.target_mean = y.mean(axis=0).astype(np.float32)
+        decoder.target_std = (y.std(axis=0) + 1e-6).astype(np.float32)
+
+
 def adapt(decoder: TorchDecoder, data: Sequence[TaskData], train: TrainConfig, mode: Mode, *, ui_epochs: int = 10,
-          pretrained_lr_scale: float = 1.0, progress: bool = False) -> dict:
-    """Fine-tune the pretrained ``decoder`` on the new sessions ``data`` (UI or FT); its report."""
+          pretrained_lr_scale: float = 1.0, new_head: bool = False, progress: bool = False) -> dict:
+    """Fine-tune the pretrained ``decoder`` on the new sessions ``data`` (UI or FT); its report.
+    ``new_head``: a task with other outputs than the pretraining's gets a fresh readout, trained
+    with the new embedding rows in UI (otherwise such a task is refused)."""
     spec = data[0].spec
-    if (spec.kind, spec.dim) != (decoder.spec.kind, decoder.spec.dim):
+    head = (spec.kind, spec.dim, spec.blank) != (decoder.spec.kind, decoder.spec.dim, decoder.spec.blank)
+    if head and not new_head:
         raise SuiteError(f"The pretrained '{decoder.registry_name}' decodes {decoder.spec.dim} {decoder.spec.kind.value} "
                          f"outputs, the fine-tuning task {spec.dim} {spec.kind.value} outputs; fine-tune on the task it "
-                         "was pretrained on.")
+                         "was pretrained on, or set the protocol's new_head: true to train a fresh readout.")
     if abs(data[0].chunk_s - decoder.chunk_s) > 1e-9:
         raise SuiteError(f"The pretrained '{decoder.registry_name}' streams {decoder.chunk_s * 1000:g} ms chunks, the "
                          f"fine-tuning dataset {data[0].chunk_s * 1000:g} ms; set the suite's chunk_ms to the pretraining's.")
@@ -129,8 +154,10 @@ def adapt(decoder: TorchDecoder, data: Sequence[TaskData], train: TrainConfig, m
         raise SuiteError(f"Session(s) {seen[:5]} were part of the pretraining data: fine-tuning and testing on them "
                          "would score the pretraining itself. Fine-tune on held-out sessions only.")
     before = grow_vocabulary(decoder, data)
+    if head:
+        replace_head(decoder, data)
     decoder.setup_override = lambda sessions: None  # the network is the pretrained one, grown
-    decoder.train_loop_override = AdaptLoop(before, mode, ui_epochs, pretrained_lr_scale)
+    decoder.train_loop_override = AdaptLoop(before, mode, ui_epochs, pretrained_lr_scale, head)
     try:
         return decoder.fit(list(data), train, progress=progress)
     finally:

@@ -57,6 +57,8 @@ class FinetuneParams(ProtocolParams):
                                        "weights after unfreezing")
     train_trials: list[int | Literal["all"]] = Field(["all"], min_length=1, max_length=64,
                                                      description="training-set sizes in trials of the new session")
+    new_head: bool = Field(False, description="a task with other outputs than the pretraining's (cross-species, e.g. "
+                           "handwriting after NHP reaching) gets a fresh readout; otherwise it is refused")
     eval_every: int = Field(0, ge=0, le=100_000, description="score the test split every k epochs of adaptation "
                             "(compute-efficiency curve); 0: at the end only")
 
@@ -149,7 +151,8 @@ def adapt_once(run: PlannedRun, ctx: RunContext, data: TaskData, mode: str, devi
             fit = model.fit([data], train, progress=ctx.progress)
         else:
             fit = adapt(model, [data], train, mode, ui_epochs=ctx.params.ui_epochs,
-                        pretrained_lr_scale=ctx.params.pretrained_lr_scale, progress=ctx.progress)
+                        pretrained_lr_scale=ctx.params.pretrained_lr_scale, new_head=ctx.params.new_head,
+                        progress=ctx.progress)
     return model, fit, watch
 
 

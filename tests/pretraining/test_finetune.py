@@ -70,3 +70,20 @@ def test_ft_unfreezes_after_the_ui_epochs(pretrained):
 def test_finetuning_on_a_pretraining_session_is_refused(pretrained):
     with pytest.raises(SuiteError, match="part of the pretraining data"):
         adapt(fresh(pretrained), sessions(1), TrainConfig(epochs=1), "ui")
+
+
+def test_another_task_needs_new_head_and_then_trains_a_fresh_readout(pretrained):
+    from bench.tasks.reach_direction import ReachDirection
+    from tests.conftest import make_recording
+
+    rec = make_recording(n_trials=24, n_units=10, seed=9, recording_id="cls_0")
+    data = [ReachDirection().prepare(rec, 0.05)]
+    with pytest.raises(SuiteError, match="new_head"):
+        adapt(fresh(pretrained), data, TrainConfig(epochs=1, batch_size=8), "ui")
+    dec = fresh(pretrained)
+    old = snapshot(dec.module)
+    adapt(dec, data, TrainConfig(epochs=2, batch_size=8), "ui", new_head=True)
+    after = snapshot(dec.module)
+    assert after["readout.weight"].shape[0] == data[0].spec.dim
+    assert torch.equal(after["backbone.rnn.weight_hh_l0"], old["backbone.rnn.weight_hh_l0"])  # UI: body frozen
+    assert dec.predict(data[0].segments("test"))[0].shape[-1] == data[0].spec.dim
