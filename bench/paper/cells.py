@@ -4,8 +4,8 @@ A cell is one label on one dataset. Each session's value is first averaged over 
 ran it, then mean and SD are taken over sessions (the paper's "mean +- SD over sessions").
 A cell carries the marks a reader must see next to its number: failed, untrained, invalid
 stream, unconverged, and fewer seeds than the rest of its table. The per-run marks come from
-``bench.results.flags.run_flags`` when that module exists, otherwise from the record fields
-(``fallback_marks``), so the paper and the leaderboard tables agree once it lands.
+``bench.results.flags.run_flags``, so the paper and the leaderboard tables agree; "fewer seeds"
+compares a cell with the most seeds of its table (a results folder does not name its plan).
 """
 
 from __future__ import annotations
@@ -13,18 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
 from bench.metrics.regression import aggregate_sessions
+from bench.results.flags import run_flags
 from bench.results.records import Record, load_records
-
-# A streamed output further than this from the offline one marks the run invalid (the harness's
-# models stream to ~1e-5; anything near 1e-3 is a different computation, not rounding).
-STREAM_TOLERANCE = 1e-3
-# Within this many epochs of the last one, a run that stopped at its cap counts as still improving.
-IMPROVING_WITHIN = 2
 
 
 def folder_records(results: Path, name: str) -> tuple[list[Record], str | None]:
@@ -38,63 +33,27 @@ def folder_records(results: Path, name: str) -> tuple[list[Record], str | None]:
     return records, None
 
 
-def _session_unconverged(rec: Record, fit: dict) -> bool:
-    if not fit or fit.get("stopped_early"):
-        return False
-    epochs_run, best = fit.get("epochs_run"), fit.get("best_epoch")
-    cap = rec.config.get("train", {}).get("epochs")
-    at_cap = bool(fit.get("hit_time_cap")) or (cap is not None and epochs_run is not None and epochs_run >= cap)
-    return at_cap and best is not None and epochs_run is not None and best >= epochs_run - 1 - IMPROVING_WITHIN
-
-
-def fallback_marks(rec: Record) -> list[str]:
-    """Marks read from the record's own fields (until bench.results.flags is there); each a short
-    phrase, with its detail after a colon (tables show the phrase, the notes the detail)."""
-    if rec.status == "failed":
-        return [f"failed: {rec.failure_reason or 'diverged'}"]
-    marks = []
-    if not rec.trained:
-        marks.append(f"untrained: {rec.untrained_reason or 'no reason recorded'}")
-    diff = rec.streaming_max_abs_diff
-    if diff is not None and diff > STREAM_TOLERANCE:
-        marks.append(f"invalid stream: streamed outputs differ from offline by up to {diff:.2g} "
-                     f"(tolerance {STREAM_TOLERANCE:g})")
-    if any(_session_unconverged(rec, s.fit) for s in rec.sessions):
-        marks.append(f"unconverged: stopped at its epoch or time cap with its best epoch within "
-                     f"{IMPROVING_WITHIN} of the last")
-    return marks
-
-
-def _flags_function() -> Callable[[Record], object] | None:
-    try:
-        from bench.results.flags import run_flags  # helper B's module; absent until it lands
-    except ImportError:
-        return None
-    return run_flags
-
-
 def run_marks(rec: Record) -> list[str]:
-    """The marks of one run, as 'phrase: detail' strings."""
-    flags = _flags_function()
-    if flags is None:
-        return fallback_marks(rec)
-    got = flags(rec)
-    if isinstance(got, dict):
-        return [str(k) if v is True else f"{k}: {v}" for k, v in got.items() if v]
-    if isinstance(got, str):
-        return [got] if got else []
-    return [str(f) for f in (got or [])]
+    """The run's flags (``bench.results.flags``, the rules every table and the page share) as
+    'label: detail' strings: tables show the label, the notes under them the detail."""
+    return [f"{f.label}: {f.text}" for f in run_flags(rec)]
 
 
 def short(mark: str) -> str:
-    """The phrase of a mark, without its detail."""
+    """The label of a mark, without its detail."""
     return mark.split(":", 1)[0].strip()
 
 
-def mark_notes(marks) -> str:
-    """One line per distinct mark detail, for under a table."""
-    detailed = sorted({m for m in marks if ":" in m})
-    return "".join(f"- *{short(m)}*: {m.split(':', 1)[1].strip()}\n" for m in detailed)
+def mark_notes(marks: Iterable[tuple[str, str]]) -> str:
+    """Under a table: one line per (where, mark) with a detail, grouped by the mark's label, e.g.
+    "- *unconverged* `possm-gru` on c_co_2016: 2 of 2 session(s) still improving ..."."""
+    lines = sorted({(short(m), where, m.split(":", 1)[1].strip()) for where, m in marks if ":" in m})
+    return "".join(f"- *{label}* {where}: {detail}\n" for label, where, detail in lines)
+
+
+def cell_marks(cells: Iterable["Cell"]) -> list[tuple[str, str]]:
+    """The (where, mark) pairs of ``cells`` for ``mark_notes``."""
+    return [(f"`{c.label}` on {c.dataset}", m) for c in cells for m in c.marks]
 
 
 @dataclass
@@ -148,7 +107,7 @@ def build_cells(records: Iterable[Record]) -> dict[tuple[str, str], Cell]:
     most = max((len(c.seeds) for c in cells.values()), default=0)
     for cell in cells.values():
         if len(cell.seeds) < most:
-            cell.marks.append(f"{len(cell.seeds)} of {most} seeds")
+            cell.marks.append(f"fewer seeds: {len(cell.seeds)} of {most} seeds (the most in this table)")
     return cells
 
 

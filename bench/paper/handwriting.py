@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.paper.cells import build_cells, folder_records, label_order, mark_notes
+from bench.paper.cells import build_cells, cell_marks, folder_records, label_order, mark_notes
 from bench.paper.published import published
 from bench.paper.sections import SectionOutput, md_table, section
 
@@ -44,7 +44,7 @@ def render(results: Path) -> SectionOutput:
             "averaged over its seeds); marks in brackets as in the NHP table. The paper's figures are on "
             "participant T5's real sessions; `handwriting_sim` is the harness's simulator (calibrated so "
             "that PCA-KNN lands in the published range; the order of the others is a result).\n")
-    return SectionOutput(md_table(header, rows) + "\n" + note + mark_notes(m for c in cells.values() for m in c.marks))
+    return SectionOutput(md_table(header, rows) + "\n" + note + mark_notes(cell_marks(cells.values())))
 
 
 def _published_only(pub) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.paper.cells import build_cells, folder_records, label_order, mark_notes
+from bench.paper.cells import build_cells, cell_marks, folder_records, label_order, mark_notes
 from bench.paper.published import published
 from bench.paper.sections import SectionOutput, md_table, section
 
@@ -50,10 +50,11 @@ def render(results: Path) -> SectionOutput:
     lines.append(md_table(header, rows))
     lines.append("Cells: R^2 mean ± SD over sessions (each session averaged over its seeds) · the published "
                  "figure (paper: mean over the real sessions; source: "
-                 f"{', '.join(sorted({r.source for r in pub.rows}))}, see Sources). Marks in brackets: "
-                 "failed, untrained, invalid stream, unconverged, fewer seeds than the table's most. "
+                 f"{', '.join(sorted({r.source for r in pub.rows}))}, see Sources). Marks in brackets "
+                 "(bench/results/flags.py): failed, untrained, INVALID stream, unconverged; and fewer seeds than the "
+                 "table's most. "
                  "'not run': no record of that model on that dataset.\n")
-    lines.append(mark_notes(m for c in cells.values() for m in c.marks))
+    lines.append(mark_notes(cell_marks(cells.values())))
     return SectionOutput("\n".join(lines))
 
 

@@ -47,7 +47,7 @@ def render(results: Path) -> SectionOutput:
         marks = list(dict.fromkeys(m for r in recs for m in run_marks(r)))
         seeds = {r.seed for r in recs}
         if recs and len(seeds) < most_seeds:
-            marks.append(f"{len(seeds)} of {most_seeds} seeds")
+            marks.append(f"fewer seeds: {len(seeds)} of {most_seeds} seeds (the most in this table)")
         ok = [r for r in recs if r.status == "ok" and r.trained]
         pooled = [v for v in (_pooled(r) for r in ok) if v is not None]
         if not recs:
@@ -58,7 +58,7 @@ def render(results: Path) -> SectionOutput:
             sd = f" ± {100 * np.std(pooled, ddof=1):.1f}" if len(pooled) > 1 else ""
             pooled_text = f"{100 * np.mean(pooled):.1f}{sd} ({len(pooled)} seed{'s' * (len(pooled) > 1)})"
             per_session = _per_session(ok)
-        all_marks += marks
+        all_marks += [(f"`{label}`", m) for m in marks]
         pooled_text += "".join(f" [{short(m)}]" for m in marks)
         rows.append([f"`{label}`", p.paper if p else "—", pooled_text, per_session, f"{p.value:.2f}" if p else "—"])
     header = ["harness model", "paper row", "PER % pooled over sessions (mean ± SD over seeds)",

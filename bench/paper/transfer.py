@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats as sps
 
-from bench.paper.cells import build_cells, folder_records, mark_notes
+from bench.paper.cells import build_cells, cell_marks, folder_records, mark_notes
 from bench.paper.sections import SectionOutput, md_table, png_bytes, section
 
 FOLDER = "transfer"
@@ -94,6 +94,6 @@ def render(results: Path) -> SectionOutput:
         cells = build_cells(others)
         out.append(md_table(["model", "dataset", "metric", "mean ± SD over sessions"],
                             [[f"`{c.label}`", c.dataset, c.metric, c.text()] for c in cells.values()]))
-        out.append(mark_notes(m for c in cells.values() for m in c.marks))
+        out.append(mark_notes(cell_marks(cells.values())))
     out.append("The poster's efficiency figure gives no numbers in its text, so no published points are drawn.\n")
     return SectionOutput("\n".join(out), figures)

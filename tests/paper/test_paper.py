@@ -43,13 +43,14 @@ def test_nhp_cells_beside_published_with_marks(nhp_results: Path, tmp_path: Path
     gru = _row(text, "gru")
     # session means over seeds 0.81 and 0.91: mean 0.860, SD 0.071; the paper's GRU 0.938 beside
     assert "0.860 ± 0.071 · paper 0.938" in gru and "| GRU |" in gru
-    assert "0.720 ± 0.028 [1 of 2 seeds] · paper 0.921" in _row(text, "mlp")
+    assert "0.720 ± 0.028 [fewer seeds] · paper 0.921" in _row(text, "mlp")
     possm = _row(text, "possm-gru")
-    assert "[invalid stream]" in possm and "[unconverged]" in possm and "paper 0.944" in possm
+    assert "[INVALID stream]" in possm and "[unconverged]" in possm and "paper 0.944" in possm
     assert "no score [untrained] · paper 0.929" in _row(text, "poyo-ss")
     s4d = _row(text, "s4d")
     assert "no score [failed]" in s4d and "not run" in s4d  # failed seed: no number; c_co_2016 never ran
-    assert "streamed outputs differ from offline by up to 0.3" in text
+    assert "- *INVALID stream* `possm-gru` on c_co_2016: max |streamed - offline| 0.3 > tolerance 0.001" in text
+    assert "- *fewer seeds* `mlp` on c_co_2016: 1 of 2 seeds (the most in this table)" in text
     assert "| `o-possm-s4d-ft` | o-POSSM-S4D (FT) | not run · paper 0.951" in text
     for section in ("handwriting", "speech", "transfer"):
         assert f"no results yet: {nhp_results / section} does not exist" in text
