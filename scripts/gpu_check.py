@@ -286,9 +286,9 @@ def render_report(out: Path, parts: dict[str, dict], skipped: dict[str, str], de
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from bench.results.records import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
 # ----------------------------------------------------------------------------- main

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -48,7 +48,7 @@ def mark_notes(marks: Iterable[tuple[str, str]]) -> str:
     """Under a table: one line per (where, mark) with a detail, grouped by the mark's label, e.g.
     "- *unconverged* `possm-gru` on c_co_2016: 2 of 2 session(s) still improving ..."."""
     lines = sorted({(short(m), where, m.split(":", 1)[1].strip()) for where, m in marks if ":" in m})
-    return "".join(f"- *{label}* {where}: {detail}\n" for label, where, detail in lines)
+    return "\n" + "".join(f"- *{label}* {where}: {detail}\n" for label, where, detail in lines) if lines else ""
 
 
 def cell_marks(cells: Iterable["Cell"]) -> list[tuple[str, str]]:
@@ -112,16 +112,30 @@ def build_cells(records: Iterable[Record]) -> dict[tuple[str, str], Cell]:
 
 
 def label_order(results: Path, folder: str, labels: list[str]) -> list[str]:
-    """Labels in the order of the suite file's models when suites/<folder>.yaml sits beside the
-    results folder (the leaderboard's order), then any others in the order given; no duplicates."""
+    """Labels in the order of the suite file's models (the leaderboard's order: suites/<folder>.yaml
+    beside the results folder, else in the working folder), then any others in the order given."""
     import yaml
 
-    suite_file = Path(results).resolve().parent / "suites" / f"{folder}.yaml"
     preferred: list[str] = []
-    try:
-        spec = yaml.safe_load(suite_file.read_text(encoding="utf-8"))
-        preferred = [m.get("label") or m.get("name") for m in spec.get("models", []) if isinstance(m, dict)]
-    except (OSError, yaml.YAMLError, AttributeError):
-        pass
+    for suite_file in (Path(results).resolve().parent / "suites" / f"{folder}.yaml", Path("suites") / f"{folder}.yaml"):
+        try:
+            spec = yaml.safe_load(suite_file.read_text(encoding="utf-8"))
+            preferred = [m.get("label") or m.get("name") for m in spec.get("models", []) if isinstance(m, dict)]
+            break
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
     seen = list(dict.fromkeys(labels))
     return [p for p in preferred if p in seen] + [lab for lab in seen if lab not in preferred]
+
+
+Row = TypeVar("Row")
+
+
+def shown_rows(labels: list[str], cells: dict[tuple[str, str], Cell], datasets: list[str],
+               published_of: dict[str, Row]) -> Iterator[tuple[str, Row | None, list[Cell | None]]]:
+    """(label, its published row or None, its cell per dataset) for every label with a record or a
+    published figure, in the order of ``labels``."""
+    for label in labels:
+        have = [cells.get((label, d)) for d in datasets]
+        if any(have) or label in published_of:
+            yield label, published_of.get(label), have

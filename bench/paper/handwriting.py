@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.paper.cells import build_cells, cell_marks, folder_records, label_order, mark_notes
+from bench.paper.cells import build_cells, cell_marks, folder_records, label_order, mark_notes, shown_rows
 from bench.paper.published import published
 from bench.paper.sections import SectionOutput, md_table, section
 
@@ -31,11 +31,7 @@ def render(results: Path) -> SectionOutput:
     labels = label_order(results, FOLDER, [lab for lab, _ in cells] + [r.label for r in pub.rows])
     header = ["harness model", "paper row"] + [f"`{d}` (sessions)" for d in datasets] + ["paper (mean ± SD over sessions)"]
     rows = []
-    for label in labels:
-        p = paper_of.get(label)
-        have = [cells.get((label, d)) for d in datasets]
-        if not any(have) and p is None:
-            continue
+    for label, p, have in shown_rows(labels, cells, datasets, paper_of):
         row = [f"`{label}`", p.paper if p else "—"]
         row += [f"{c.text(scale=100, digits=1)} ({c.n_sessions})" if c else "not run" for c in have]
         row.append(f"{p.mean:.2f} ± {p.sd:.2f}" if p else "—")

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 
 from bench.paper.cells import folder_records
 from bench.paper.published import published
-from bench.paper.sections import SectionOutput, md_table, png_bytes, section
+from bench.paper.sections import SectionOutput, md_table, section
 
 # (results sub-folder, what it is), in order of preference.
 SOURCES = (("latency", "latency protocol"), ("latency/gpu", "GPU check (latency part)"),
@@ -111,4 +111,4 @@ def render(results: Path) -> SectionOutput:
                  "(see the README's GPU section), then `python -m bench paper` again._\n")
     if notes:
         text += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
-    return SectionOutput(text, {FIGURE: png_bytes(fig)})
+    return SectionOutput(text, {FIGURE: fig})

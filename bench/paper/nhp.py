@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.paper.cells import build_cells, cell_marks, folder_records, label_order, mark_notes
+from bench.paper.cells import build_cells, cell_marks, folder_records, label_order, mark_notes, shown_rows
 from bench.paper.published import published
 from bench.paper.sections import SectionOutput, md_table, section
 
@@ -36,11 +36,7 @@ def render(results: Path) -> SectionOutput:
     header = ["harness model", "paper row"] + [
         f"{c.paper} (`{c.dataset}`, {_n_sessions(cells, c.dataset)} / paper {c.sessions} sessions)" for c in pub.columns]
     rows = []
-    for label in labels:
-        paper_row = paper_of.get(label)
-        have = [cells.get((label, d)) for d in datasets]
-        if not any(have) and paper_row is None:
-            continue
+    for label, paper_row, have in shown_rows(labels, cells, datasets, paper_of):
         row = [f"`{label}`", paper_row.paper if paper_row else "—"]
         for i, cell in enumerate(have):
             ours = cell.text() if cell else "not run"

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats as sps
 
 from bench.paper.cells import build_cells, cell_marks, folder_records, mark_notes
-from bench.paper.sections import SectionOutput, md_table, png_bytes, section
+from bench.paper.sections import SectionOutput, md_table, section
 
 FOLDER = "transfer"
 FIGURE = "transfer_efficiency.png"
@@ -83,7 +83,7 @@ def render(results: Path) -> SectionOutput:
             ax.set_title(dataset, fontsize=9)
             ax.legend(fontsize=7, frameon=False)
         fig.tight_layout()
-        figures[FIGURE] = png_bytes(fig)
+        figures[FIGURE] = fig
         out.append(f"![efficiency curves]({FIGURE})\n")
         out.append(md_table(["dataset", "x", "value", "model", f"mean {metric}", "95 % CI over sessions", "sessions"],
                             rows))
