@@ -71,6 +71,17 @@ class Cell:
     session_values: dict[str, float] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
 
+    def seed_results(self) -> dict[str, dict[int, float]]:
+        """session -> seed -> metric, from the cell's usable runs (for bench.results.stats)."""
+        out: dict[str, dict[int, float]] = defaultdict(dict)
+        for rec in self.records:
+            if rec.status == "ok" and rec.trained:
+                for s in rec.sessions:
+                    value = s.metrics.get(rec.metric)
+                    if value is not None and np.isfinite(value):
+                        out[s.recording_id][rec.seed] = float(value)
+        return dict(out)
+
     def text(self, scale: float = 1.0, digits: int = 3) -> str:
         """'0.871 ± 0.011' (or why there is no number), then the marks in brackets."""
         if self.mean is None:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from bench.paper.cells import build_cells, cell_marks, folder_records, label_order, mark_notes, shown_rows
 from bench.paper.published import published
 from bench.paper.sections import SectionOutput, md_table, section
+from bench.results.stats import CI_METHOD, TEST_METHOD, paired_test
 
 NHP_FOLDER = "nhp"
 TRANSFER_FOLDER = "transfer"
+REFERENCE = "gru"  # the decoder every other is compared with, as in the leaderboard
 
 
 @section("nhp", "NHP reaching (R^2), the paper's main table", order=10)
@@ -51,7 +55,38 @@ def render(results: Path) -> SectionOutput:
                  "table's most. "
                  "'not run': no record of that model on that dataset.\n")
     lines.append(mark_notes(cell_marks(cells.values())))
+    lines.append(_against_reference(cells, labels, datasets, pub.columns))
     return SectionOutput("\n".join(lines))
+
+
+def _against_reference(cells, labels, datasets, columns) -> str:
+    """Each model minus the reference decoder, paired over (session, seed) (bench.results.stats)."""
+    ref = {d: cells.get((REFERENCE, d)) for d in datasets}
+    if not any(c and c.seed_results() for c in ref.values()):
+        return f"_No `{REFERENCE}` results: no paired comparison._\n"
+    rows = []
+    for label in labels:
+        if label == REFERENCE or not any(cells.get((label, d)) for d in datasets):
+            continue
+        row = [f"`{label}`"]
+        for d in datasets:
+            mine, theirs = cells.get((label, d)), ref[d]
+            a, b = (mine.seed_results() if mine else {}), (theirs.seed_results() if theirs else {})
+            if not a or not b:
+                row.append("—")
+                continue
+            t = paired_test(a, b, higher_is_better=True)
+            if t.n_pairs == 0:
+                row.append("—")
+                continue
+            ci = f" [{t.diff_ci_low:+.3f}, {t.diff_ci_high:+.3f}]" if np.isfinite(t.diff_ci_low) else ""
+            p = f", p = {t.p_value:.3g}" if t.p_value is not None else ""
+            row.append(f"{t.mean_diff:+.3f}{ci}{p} (n = {t.n_pairs}) {t.marker(True)}".rstrip())
+        rows.append(row)
+    return (f"**Against the `{REFERENCE}`** (the paper's recurrent baseline): mean paired difference in R^2 (model "
+            f"minus {REFERENCE}) over common (session, seed) results, its {CI_METHOD}, and "
+            f"the {TEST_METHOD.split(';')[0]} where there are enough pairs (▲ / ▼: p < 0.05 better / worse).\n\n"
+            + md_table(["model"] + [f"{c.paper} (`{c.dataset}`)" for c in columns], rows))
 
 
 def _n_sessions(cells, dataset: str) -> str:

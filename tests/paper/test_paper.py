@@ -60,6 +60,10 @@ def test_nhp_cells_beside_published_with_marks(nhp_results: Path, tmp_path: Path
     assert "- *INVALID stream* `possm-gru` on c_co_2016: max |streamed - offline| 0.3 > tolerance 0.001" in text
     assert "- *fewer seeds* `mlp` on c_co_2016: 1 of 2 seeds (the most in this table)" in text
     assert "| `o-possm-s4d-ft` | o-POSSM-S4D (FT) | not run · paper 0.951" in text
+    against = text[text.index("**Against the `gru`**"):]
+    # mlp minus gru on (c/a, 0) and (c/b, 0): -0.10, -0.16; t-interval over the two sessions
+    assert _row(against, "mlp") == "| `mlp` | -0.130 [-0.511, +0.251] (n = 2) | — | — | — | — |"
+    assert _row(against, "poyo-ss") == "| `poyo-ss` | — | — | — | — | — |"  # untrained: nothing to pair
     for section in ("handwriting", "speech", "transfer"):
         assert f"no results yet: {nhp_results / section} does not exist" in text
 
