@@ -13,6 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
+from bench.results.flags import KINDS as FLAG_KINDS
 from bench.results.identity import differences
 from bench.results.records import Record, load_records
 from bench.results.tables import FAILED_CELL, summary_frame
@@ -31,8 +32,8 @@ def comparison_frame(mine: list[Record], theirs: list[Record], model_order=None,
     a, b = summary_frame(mine, model_order, dataset_order), summary_frame(theirs)
     if a.empty:
         return a
-    cols = ["model", "dataset", "mean", "cpu_median_ms"]
-    merged = a[["model", "dataset", "metric", "mean", "cpu_median_ms", "n_failed"]].astype({"model": str, "dataset": str}).merge(
+    cols = ["model", "dataset", "mean", "cpu_median_ms", "flags"]
+    merged = a[["model", "dataset", "metric", "mean", "cpu_median_ms", "n_failed", "flags"]].astype({"model": str, "dataset": str}).merge(
         b[cols].astype({"model": str, "dataset": str}) if not b.empty else pd.DataFrame(columns=cols),
         on=["model", "dataset"], how="left", suffixes=("", "_leaderboard"))
     return pd.DataFrame({
@@ -41,8 +42,16 @@ def comparison_frame(mine: list[Record], theirs: list[Record], model_order=None,
         "difference": merged["mean"] - merged["mean_leaderboard"],
         "CPU ms yours": merged["cpu_median_ms"], "CPU ms leaderboard": merged["cpu_median_ms_leaderboard"],
         "CPU ratio": merged["cpu_median_ms"] / merged["cpu_median_ms_leaderboard"],
+        "flags yours": merged["flags"].map(_flag_labels),
+        "flags leaderboard": merged["flags_leaderboard"].map(_flag_labels),
         "failed": merged["n_failed"] > 0,
     })
+
+
+def _flag_labels(codes) -> str | None:
+    """'INVALID stream, unconverged' from a summary row's flag codes (``bench.results.flags``)."""
+    labels = [FLAG_KINDS[c][0] for c in str(codes).split() if c in FLAG_KINDS] if isinstance(codes, str) else []
+    return ", ".join(labels) or None
 
 
 def _shown(df: pd.DataFrame) -> pd.DataFrame:
@@ -84,7 +93,8 @@ def compare_with_leaderboard(suite, out: Path, mine: list[Record], log: Callable
     notes = configuration_differences(mine, theirs)
     text = (f"# {suite.spec.name}: this run ({out}) beside the leaderboard ({board})\n\n"
             "Metric: mean over sessions (each averaged over seeds); untrained runs have no metric ('-'). "
-            "CPU: median ms per chunk at batch 1.\n\n" + table + "\n\n")
+            "CPU: median ms per chunk at batch 1. Flags: see bench.results.flags (an INVALID stream's score is "
+            "not that of the decoder run live; unconverged: still improving at its epoch cap).\n\n" + table + "\n\n")
     text += ("Runs that differ in configuration from the leaderboard's (not like for like):\n\n"
              + "\n".join(f"- {line}" for line in notes) + "\n") if notes else \
         "Every run has the leaderboard's configuration (same key).\n"

@@ -106,3 +106,11 @@ def test_unconverged_cells_are_marked_in_the_table(tmp_path):
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
     assert "†" in rows["late"] and "†" not in rows[rec.label]
     assert "†: unconverged: training reached its epoch (or time) cap" in table
+
+
+def test_the_comparison_with_the_leaderboard_names_the_flags():
+    from bench.results.compare import comparison_frame
+
+    rec = read_record(COMMITTED)
+    df = comparison_frame([rec.model_copy(update={"streaming_max_abs_diff": 3.0})], [rec])
+    assert df["flags yours"].tolist() == ["INVALID stream"] and df["flags leaderboard"].isna().all()
