@@ -92,8 +92,9 @@ def render(results: Path) -> SectionOutput:
     others = [r for r in records if r.protocol != "efficiency" and r.summary is not None]
     if others:
         cells = build_cells(others)
-        out.append(md_table(["model", "dataset", "metric", "mean ± SD over sessions"],
-                            [[f"`{c.label}`", c.dataset, c.metric, c.text()] for c in cells.values()]))
+        out.append(md_table(["model", "protocol", "dataset", "metric", "mean ± SD over sessions"],
+                            [[f"`{c.label}`", ", ".join(sorted({r.protocol for r in c.records})), c.dataset, c.metric,
+                              c.text()] for c in cells.values()]))
         out.append(mark_notes(cell_marks(cells.values())))
     out.append("The poster's efficiency figure gives no numbers in its text, so no published points are drawn.\n")
     return SectionOutput("\n".join(out), figures)

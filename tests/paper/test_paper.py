@@ -134,6 +134,7 @@ def test_transfer_efficiency_curves_and_rows(tmp_path: Path):
     assert "| t_rt | train_trials | 8 | `o-possm-ft` | 0.600 |" in text
     assert "transfer_efficiency.png" in figures
     assert "0.850 ± 0.071 · paper 0.951" in _row(text, "o-possm-s4d-ft")  # the fine-tuned row in the NHP table
+    assert "| `o-possm-s4d-ft` | finetune | c_co_2016 | r2 | 0.850 ± 0.071 |" in text
 
 
 def test_bad_record_stops_before_anything_is_written(nhp_results: Path, tmp_path: Path):
