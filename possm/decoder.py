@@ -28,13 +28,33 @@ from bench.data.recording import SPIKES
 from bench.models.base import InputKind, ModelParams, SpikeChunk
 from bench.models.presets import Preset
 from bench.models.tokens import Vocabulary, session_units, unit_dropout_keep
-from bench.models.torch_decoder import TorchDecoder
-from bench.models.windows import chunk_count, chunk_of
+from bench.models.torch_decoder import Examples, TorchDecoder
+from bench.models.windows import chunk_count, chunk_of, sampler_bounds
+from bench.training.config import TrainConfig
 from bench.registry import models
 from bench.tasks.base import Segment, TaskData, TaskKind
 from possm.features import ChunkFeatures, FeatureProjection
 from possm.model import POSSMNet
 from possm.streaming import StreamingPOSSM
+
+
+def slice_example(ex: dict[str, np.ndarray], i0: int, i1: int, chunk_s: float) -> dict[str, np.ndarray]:
+    """Chunks ``[i0, i1)`` of a tokenised segment (tokens sorted by chunk), on the window's own
+    clock: the same tokens, offsets and queries :meth:`POSSMDecoder.encode` gives a window cut on
+    the segment's chunk grid, without reading the spikes again."""
+    lo, hi = np.searchsorted(ex["tok_chunk"], [i0, i1], side="left")
+    q = (ex["query_chunk"] >= i0) & (ex["query_chunk"] < i1)
+    out = {
+        "tok_unit": ex["tok_unit"][lo:hi], "tok_dt": ex["tok_dt"][lo:hi], "tok_phase": ex["tok_phase"][lo:hi],
+        "tok_chunk": ex["tok_chunk"][lo:hi] - i0,
+        "tok_valid": ex["tok_valid"][lo:hi], "chunk_end": ex["chunk_end"][: i1 - i0],
+        "chunk_valid": ex["chunk_valid"][i0:i1], "query_time": ex["query_time"][q] - i0 * chunk_s,
+        "query_chunk": ex["query_chunk"][q] - i0, "session": ex["session"],
+        "targets": ex["targets"][q], "weights": ex["weights"][q],
+    }
+    if "features" in ex:
+        out["features"] = ex["features"][i0:i1]
+    return out
 
 
 class POSSMParams(ModelParams):
@@ -50,9 +70,20 @@ class POSSMParams(ModelParams):
     expand: int = Field(2, ge=1, le=16, description="Mamba expansion factor")
     k_recent: int = Field(3, ge=1, le=1024, description="backbone outputs each output query attends to")
     dropout: float = Field(0.1, ge=0, lt=1)
+    attn_dropout: float | None = Field(
+        None, ge=0, lt=1, description="dropout on the attention probabilities; None: the same as dropout (the "
+        "authors' public config: 0, with dropout 0.2 on the feed-forwards only)")
+    rotate_output_values: bool = Field(
+        True, description="value rotation in the output attention too (outputs carry the chunk-to-query time)")
+    unit_init_std: float = Field(1.0, gt=0, le=10, description="SD of the initial unit embeddings (the authors: 0.02 under LAMB; under this loop's AdamW 0.02 learns far slower, README)")
+    train_window_s: float | None = Field(
+        1.0, gt=0, le=3600, description="regression tasks train on windows of this length drawn afresh every "
+        "epoch as the authors' sampler draws them (as many per segment as fit, at a random phase); None: whole "
+        "segments. A suite's train.window_s, when set, takes precedence (fixed tiled windows)")
     t_min: float = Field(1e-4, gt=0, description="shortest RoPE period (s)")
     t_max: float = Field(10.0, gt=0, description="longest RoPE period (s)")
-    unit_dropout: bool = Field(True, description="train on random subsets of units (min 60, mode 300, max 1000)")
+    unit_dropout: bool = Field(True, description="train on random subsets of units: triangular(60, 300, 1000) "
+                               "units kept, the whole population when the draw reaches it (the authors' rule)")
     feature_streams: list[str] = Field(
         default_factory=list, description="feature streams (e.g. spike_band_power) read per chunk and added to "
         "its latents through a linear projection; their bin must divide the chunk (possm.features)",
@@ -69,6 +100,10 @@ class POSSMParams(ModelParams):
 class POSSMDecoder(TorchDecoder):
     """POSSM: spike-token cross-attention per chunk feeding a recurrent backbone."""
 
+    # 2: the authors' training recipe (1 s windows of their sampler, their unit-dropout rule, value
+    # rotation in the output attention, unit embeddings N(0, 0.02), single-session dropout 0.2 on
+    # the feed-forwards only, one output-attention head for possm-gru)
+    version = 2
     Params = POSSMParams
     supported_kinds = frozenset({TaskKind.regression, TaskKind.classification, TaskKind.sequence})
     embedding_prefixes = ("unit_emb", "session_emb")
@@ -141,10 +176,13 @@ class POSSMDecoder(TorchDecoder):
                 "query_chunk": chunk_of(seg.query_times, seg.start, c, n_chunks),
                 "session": np.asarray(self.vocab.session_index(rec), np.int64),
             }
+        tok_dt = dt[order].astype(np.float32)
         return {
             **extra,
             "tok_unit": unit[order].astype(np.int64),
-            "tok_dt": dt[order].astype(np.float32),
+            "tok_dt": tok_dt,
+            # rotary phases of the offsets: data only, so computed once here, not every batch
+            "tok_phase": self.module.token_phases(torch.from_numpy(tok_dt)).numpy(),
             "tok_chunk": tok_chunk[order].astype(np.int64),
             "tok_valid": np.ones(order.size, bool),
             "chunk_end": (np.arange(n_chunks) + 1.0) * c,
@@ -154,40 +192,63 @@ class POSSMDecoder(TorchDecoder):
             "session": np.asarray(self.vocab.session_index(rec), np.int64),
         }
 
+    def training_examples(self, segments: Sequence[Segment], train: TrainConfig) -> Examples:
+        """Regression with ``train_window_s`` (and no suite ``train.window_s``): each epoch the
+        windows of :func:`sampler_bounds` (the authors' sampler: as many per segment as fit, at a
+        new random phase), cut from segments tokenised once. Otherwise the shared rule (whole
+        segments, or the suite's fixed windows)."""
+        window_s = self.params.train_window_s
+        if window_s is None or train.window_s is not None or self.spec.kind != TaskKind.regression:
+            return super().training_examples(segments, train)
+        n_win = max(1, int(round(window_s / self.chunk_s)))
+        whole = [self._example(seg) for seg in segments]  # tokenised once, windows are slices
+        rng = np.random.default_rng(self.seed + 1)
+
+        def epoch_windows(epoch: int) -> list[dict]:
+            out = []
+            for ex in whole:
+                for i0, i1 in sampler_bounds(ex["chunk_valid"].size, n_win, rng):
+                    win = slice_example(ex, i0, i1, self.chunk_s)
+                    if win["query_time"].size:
+                        out.append(win)
+            return out
+
+        return epoch_windows
+
     def augment(self, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """Unit dropout: each sample keeps a random subset of its session's units; chunks left
-        without spikes get their padding token, as in the streaming path."""
+        """Unit dropout (the authors' rule, :func:`unit_dropout_mask` with ``capped``): each sample
+        keeps a random subset of its session's units; chunks left without spikes get their padding
+        token, as in the streaming path."""
         if not self.params.unit_dropout:
             return batch
         if "tok_counts" in batch:
             return self._drop_unit_counts(batch, rng)
         unit, chunk = batch["tok_unit"], batch["tok_chunk"]
-        valid = batch["tok_valid"] & unit_dropout_keep(unit, batch["session"], self.unit_ranges, rng)
+        valid = batch["tok_valid"] & unit_dropout_keep(unit, batch["session"], self.unit_ranges, rng, capped=True)
         B, C = batch["chunk_end"].shape
-        extra_chunk = []
-        for b in range(B):
-            has = torch.zeros(C, dtype=torch.bool).index_fill_(0, chunk[b][valid[b]], True)
-            missing = torch.nonzero(~has & batch["chunk_valid"][b]).flatten()
-            extra_chunk.append(missing)
-        # append padding tokens for chunks that lost all their spikes
-        n_extra = max(len(e) for e in extra_chunk)
-        if n_extra:
-            pad = lambda x, v: torch.nn.functional.pad(x, (0, n_extra), value=v)  # noqa: E731
-            out = {**batch, "tok_unit": pad(unit, -1), "tok_dt": pad(batch["tok_dt"], 0.0),
-                   "tok_chunk": pad(chunk, 0), "tok_valid": pad(valid, False)}
-            for b, missing in enumerate(extra_chunk):
-                n0 = unit.shape[1]
-                out["tok_chunk"][b, n0 : n0 + len(missing)] = missing
-                out["tok_valid"][b, n0 : n0 + len(missing)] = True
-            return out
-        return {**batch, "tok_valid": valid}
+        has = torch.zeros(B * C, dtype=torch.bool)
+        has[(chunk + C * torch.arange(B).unsqueeze(1))[valid]] = True
+        missing = ~has.view(B, C) & batch["chunk_valid"]
+        n_missing = missing.sum(1)
+        n_extra = int(n_missing.max()) if B else 0
+        if not n_extra:
+            return {**batch, "tok_valid": valid}
+        # each row's emptied chunks first, in chunk order: one padding token for each
+        first = torch.argsort((~missing).to(torch.int8), dim=1, stable=True)[:, :n_extra]
+        pad_valid = torch.arange(n_extra).unsqueeze(0) < n_missing.unsqueeze(1)
+        cat = lambda x, tail: torch.cat([x, tail.to(x.dtype)], dim=1)  # noqa: E731
+        at_centre = self.module.token_phases(torch.zeros(1))  # a padding token's phases (dt = 0)
+        return {**batch, "tok_unit": cat(unit, torch.full((B, n_extra), -1)),
+                "tok_dt": cat(batch["tok_dt"], torch.zeros(B, n_extra)),
+                "tok_phase": cat(batch["tok_phase"], at_centre.expand(B, n_extra, -1)),
+                "tok_chunk": cat(chunk, torch.where(pad_valid, first, 0)), "tok_valid": cat(valid, pad_valid)}
 
     def _drop_unit_counts(self, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """Unit dropout in the count layout: the same draw per sample, applied to unit columns."""
         counts = batch["tok_counts"]
         B, _, R = counts.shape
         rows = torch.arange(R - 1).expand(B, -1)
-        keep = unit_dropout_keep(rows, batch["session"], self.unit_ranges, rng)  # (B, units)
+        keep = unit_dropout_keep(rows, batch["session"], self.unit_ranges, rng, capped=True)  # (B, units)
         kept = counts[..., :-1] * keep[:, None, :].to(counts.dtype)
         pad = ((kept.sum(-1) == 0) & batch["chunk_valid"]).to(counts.dtype)  # chunks left empty
         return {**batch, "tok_counts": torch.cat([kept, pad.unsqueeze(-1)], dim=-1)}
@@ -223,8 +284,10 @@ class POSSMDecoder(TorchDecoder):
 
 
 # ---------------------------------------------------------------------- registered configurations
-# Single-session: dim 64, one 64-wide input head, two output heads (public config: dim 64, GRU 256 x 1).
-_SINGLE = {"dec_heads": 2}
+# Single-session: the authors' public small config (dim 64, GRU 256 x 1, one 64-wide head in and
+# out, dropout 0.2 on the feed-forwards, none on the attention). S4D and Mamba (no public code) keep
+# two output heads, which puts their sizes at the paper's (0.41M, 0.68M).
+_SINGLE = {"dropout": 0.2, "attn_dropout": 0.0}
 # Pretrained scale: dim 256, GRU 512 x 4 (public large config), S4D / Mamba 512 x 4; one model
 # trained on all sessions of a dataset at once.
 _LARGE = {"dim": 256, "hidden": 512, "layers": 4, "enc_heads": 2, "dec_heads": 4}
@@ -235,11 +298,11 @@ PRESETS = {
         "POSSM with a GRU backbone, single session (paper: 0.47M parameters).",
         paper_parameters=470_000),
     "possm-s4d": Preset(
-        {**_SINGLE, "backbone": "s4d", "hidden": 192, "layers": 2},
+        {**_SINGLE, "dec_heads": 2, "backbone": "s4d", "hidden": 192, "layers": 2},
         "POSSM with an S4D backbone, single session (paper: 0.41M parameters).",
         paper_parameters=410_000),
     "possm-mamba": Preset(
-        {**_SINGLE, "backbone": "mamba", "d_state": 16},
+        {**_SINGLE, "dec_heads": 2, "backbone": "mamba", "d_state": 16},
         "POSSM with a Mamba backbone, single session (paper: 0.68M parameters).",
         paper_parameters=680_000),
     "possm-gru-large": Preset(

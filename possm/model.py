@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from bench.nn.rotary import RotaryCrossAttentionBlock, RotaryTimeEmbedding
 from bench.nn.backbones import make_backbone
+from possm.token_attention import token_attention, token_phases
 
 PAD_TYPE, SPIKE_TYPE = 1, 0
 
@@ -43,17 +44,18 @@ class POSSMNet(nn.Module):
         self.token_type_emb = nn.Embedding(2, dim)
         self.latents = nn.Parameter(torch.randn(p.n_latents, dim) * 0.02)
         self.rotary = RotaryTimeEmbedding(p.dim_head, t_min=p.t_min, t_max=p.t_max)
+        attn_dropout = p.dropout if p.attn_dropout is None else p.attn_dropout
         self.encoder = RotaryCrossAttentionBlock(
-            dim, heads=p.enc_heads, dim_head=p.dim_head, dropout=p.dropout, rotate_value=True,
+            dim, heads=p.enc_heads, dim_head=p.dim_head, dropout=attn_dropout, rotate_value=True,
             ff_dropout=p.dropout,
         )
         self.backbone = make_backbone(p.backbone, p.n_latents * dim, p.hidden, p.layers, p.d_state, p.expand, p.dropout)
         self.decoder = RotaryCrossAttentionBlock(
             dim, context_dim=self.backbone.out_dim, heads=p.dec_heads, dim_head=p.dim_head,
-            dropout=p.dropout, rotate_value=False, ff_dropout=p.dropout,
+            dropout=attn_dropout, rotate_value=p.rotate_output_values, ff_dropout=p.dropout,
         )
         self.readout = nn.Linear(dim, n_out)
-        nn.init.normal_(self.unit_emb.weight, std=1.0)  # unit identity must dominate the token type
+        nn.init.normal_(self.unit_emb.weight, std=p.unit_init_std)
         nn.init.normal_(self.token_type_emb.weight, std=0.02)
         nn.init.normal_(self.session_emb.weight, std=0.02)
         # per-chunk feature projection (possm.features), set by the decoder after the weights above
@@ -69,23 +71,32 @@ class POSSMNet(nn.Module):
         table = torch.cat([spikes, self.token_type_emb.weight[PAD_TYPE : PAD_TYPE + 1]], dim=0)
         return self.encoder.attn.to_kv(self.encoder.norm_context(table))
 
+    def token_phases(self, dt: Tensor) -> Tensor:
+        """(N, 2P) rotary phases ``[cos, sin]`` of token offsets from their chunk centre (data
+        only: computed once per segment, ``POSSMDecoder.encode``)."""
+        return token_phases(dt, self.rotary.omega(dt.device), self.latents.dtype)
+
     def encode_chunks(self, unit: Tensor, dt: Tensor, chunk: Tensor, n_chunks: int,
-                      kv_table: Tensor | None = None) -> Tensor:
+                      kv_table: Tensor | None = None, phases: Tensor | None = None) -> Tensor:
         """Flat tokens of n_chunks chunks -> latents (n_chunks, n_latents * dim).
 
         ``unit`` (N,) global unit index or -1 for a padding token, ``dt`` (N,) token time minus
-        its chunk's midpoint, ``chunk`` (N,) chunk index. Rotary attention depends only on time
-        differences, so timing tokens from their own chunk's centre (where the latents sit) is
-        exact and keeps the phases small and precise.
+        its chunk's midpoint, ``chunk`` (N,) chunk index, ``phases`` (N, 2P) their
+        :meth:`token_phases` when cached. Rotary attention depends only on time differences, so
+        timing tokens from their own chunk's centre (where the latents sit) is exact and keeps
+        the phases small and precise; the attention itself is :func:`possm.token_attention.token_attention`.
         """
         if kv_table is None:
             kv_table = self.token_kv_table()
+        if phases is None:
+            phases = self.token_phases(dt)
         rows = torch.where(unit < 0, kv_table.shape[0] - 1, unit)
-        kv = self.encoder.attn.rotate_kv(kv_table[rows], self.rotary(dt))
-        q = self.latents.unsqueeze(0).expand(n_chunks, -1, -1)
-        q_rot = self.rotary(torch.zeros(n_chunks, self.p.n_latents, dtype=dt.dtype, device=dt.device))
-        z = self.encoder.forward_segments(q, q_rot, kv, chunk)
-        return z.flatten(1)
+        block, attn = self.encoder, self.encoder.attn
+        q = attn.to_q(block.norm_query(self.latents)).view(self.p.n_latents, attn.heads, attn.dim_head)
+        out = token_attention(q, kv_table, rows, phases, chunk, n_chunks, self.rotary.n_pairs,
+                              attn.dropout if self.training else 0.0)
+        x = self.latents + attn.to_out(out.flatten(-2))  # (n_chunks, L, dim)
+        return (x + block.ff(x)).flatten(1)
 
     def encode_chunk_counts(self, counts: Tensor) -> Tensor:
         """Chunks given as token counts -> latents (n_chunks, n_latents * dim), equal to
@@ -113,7 +124,8 @@ class POSSMNet(nn.Module):
         else:
             valid = batch["tok_valid"]
             chunk = batch["tok_chunk"] + C * torch.arange(B, device=valid.device).unsqueeze(1)
-            z = self.encode_chunks(batch["tok_unit"][valid], batch["tok_dt"][valid], chunk[valid], B * C)
+            phases = batch["tok_phase"][valid] if "tok_phase" in batch else None
+            z = self.encode_chunks(batch["tok_unit"][valid], batch["tok_dt"][valid], chunk[valid], B * C, phases=phases)
         if self.feature_in is not None:
             z = z + self.feature_in(batch["features"].reshape(B * C, -1))
         h = self.backbone(z.reshape(B, C, -1))

@@ -19,7 +19,8 @@ at ``reset``:
   angles in float64 before casting; sines come from the same call as shifted cosines).
 * Weights as row-major ``(in, out)`` copies (:mod:`bench.nn.frozen`): batch-1 matmuls run about
   twice as fast as through ``F.linear``'s transposed view.
-* Output attention. The session query is projected and scaled once; the keys/values of the last
+* Output attention. The session query is projected and scaled once; the keys/values (values
+  rotated too with ``rotate_output_values``, the output then counter-rotated by the query time) of the last
   ``k`` backbone outputs live in a ring buffer (attention is order-free, so slots are overwritten in
   place and nothing is concatenated), and the rotated key of each new output is written straight
   into its slot.
@@ -56,6 +57,7 @@ class StreamingPOSSM:
         if enc.dim_head != rot.head_dim or dec.dim_head != rot.head_dim:
             raise ValueError("streaming POSSM assumes encoder and decoder heads as wide as the rotary embedding")
         self.k_recent = net.p.k_recent
+        self.rotate_out_values = dec.rotate_value
         self.n_latents = net.p.n_latents
         self.enc_heads, self.dec_heads, self.dim_head = enc.heads, dec.heads, enc.dim_head
         self.n_rot = rot.n_pairs  # the first n_rot pairs of a head are rotated, the rest are not
@@ -152,6 +154,8 @@ class StreamingPOSSM:
         # key / value of the new backbone output, timestamped at the chunk end, into the ring
         kv = self.dec_kv(self.dec_norm(y)).view(2, Hd, Dh // 2, 2)
         torch.view_as_complex(kv[0])[:, :P].mul_(phasor[n])
+        if self.rotate_out_values:  # values rotated by their key time too
+            torch.view_as_complex(kv[1])[:, :P].mul_(phasor[n])
         self.ring[self.n_seen % self.k_recent].copy_(kv.view(2, Hd, Dh))
         self.n_seen += 1
         q_count = times.shape[0] - n - 1
@@ -167,6 +171,8 @@ class StreamingPOSSM:
         ring = self.ring[:seen]
         a = torch.softmax(torch.bmm(q.transpose(0, 1), ring[:, 0].permute(1, 2, 0)), dim=-1)  # (Hd, Q, seen)
         att = torch.bmm(a, ring[:, 1].transpose(0, 1))  # (Hd, Q, Dh)
+        if self.rotate_out_values:  # counter-rotated by the query time: relative timing only
+            torch.view_as_complex(att.view(Hd, q_count, Dh // 2, 2))[:, :, :P].mul_(phasor[n + 1 :].conj())
         x = self.dec_out.add(self.dec_query_bias, att.transpose(0, 1).reshape(q_count, Hd * Dh))
         # readout(x + FF(x)), de-normalised, with the FF's output projection folded in
         return torch.addmm(torch.addmm(self.readout_bias, x, self.readout_x), self.dec_ff.hidden_units(x), self.readout_u)

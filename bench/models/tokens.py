@@ -55,16 +55,28 @@ class Vocabulary:
 
 
 def unit_dropout_mask(
-    n_units: int, rng: np.random.Generator, minimum: int = 60, mode: int = 300, maximum: int = 1000
+    n_units: int, rng: np.random.Generator, minimum: int = 60, mode: int = 300, maximum: int = 1000,
+    capped: bool = False,
 ) -> np.ndarray:
     """Boolean mask keeping a random subset of units (size from a triangular distribution, POSSM).
 
-    Populations smaller than ``minimum`` are kept whole.
+    Populations smaller than ``minimum`` are kept whole. Two rules for the number kept:
+
+    * ``capped=False`` (POYO here, and POSSM before its version 2): triangular(minimum,
+      min(mode, n), min(maximum, n)), so a population under ``maximum`` is always thinned;
+    * ``capped=True`` (the POSSM authors' rule): one draw of triangular(minimum, mode, maximum);
+      a draw at or above the population keeps it whole, so a 90-unit population is thinned in
+      under 1 % of samples and a 2000-unit one always.
     """
     if n_units <= minimum:
         return np.ones(n_units, bool)
-    hi = min(maximum, n_units)
-    keep = int(round(rng.triangular(minimum, min(mode, hi), hi))) if hi > minimum else n_units
+    if capped:
+        keep = int(round(rng.triangular(minimum, mode, maximum)))
+        if keep >= n_units:
+            return np.ones(n_units, bool)
+    else:
+        hi = min(maximum, n_units)
+        keep = int(round(rng.triangular(minimum, min(mode, hi), hi))) if hi > minimum else n_units
     mask = np.zeros(n_units, bool)
     mask[rng.choice(n_units, size=max(1, keep), replace=False)] = True
     return mask
@@ -76,14 +88,18 @@ def session_units(vocab: Vocabulary, recordings: Iterable[Recording]) -> dict[in
 
 
 def unit_dropout_keep(token_units: torch.Tensor, sessions: torch.Tensor, units_of: dict[int, np.ndarray],
-                      rng: np.random.Generator, minimum: int = 60) -> torch.Tensor:
+                      rng: np.random.Generator, minimum: int = 60, capped: bool = False) -> torch.Tensor:
     """Unit dropout as a transform of a collated batch of spike tokens: for each sample, draw the
     units it keeps (:func:`unit_dropout_mask` over its session's units, in batch order, so the draws
     only depend on ``rng``) and return which of its tokens (``token_units``, (B, N) global unit
-    rows) belong to a kept unit. Tokens of other units (padding) come out False."""
-    keep = torch.zeros(token_units.shape, dtype=torch.bool, device=token_units.device)
+    rows) belong to a kept unit. Tokens of other units (padding, -1) come out False.
+
+    One (B, units + 1) table of kept rows and one gather: no per-sample search over the tokens."""
+    n_rows = 1 + max(int(u.max()) for u in units_of.values() if u.size) if units_of else 1
+    n_rows = max(n_rows, int(token_units.max()) + 1 if token_units.numel() else 0)
+    table = np.zeros((token_units.shape[0], n_rows + 1), bool)  # last column: padding (-1)
     for b in range(token_units.shape[0]):
         units = units_of[int(sessions[b])]
-        kept = torch.from_numpy(units[unit_dropout_mask(units.size, rng, minimum=minimum)]).to(token_units.device)
-        keep[b] = torch.isin(token_units[b], kept)
-    return keep
+        table[b, units[unit_dropout_mask(units.size, rng, minimum=minimum, capped=capped)]] = True
+    rows = torch.where(token_units < 0, n_rows, token_units)
+    return torch.from_numpy(table).to(token_units.device).gather(1, rows)

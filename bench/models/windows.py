@@ -14,6 +14,8 @@ out of a segment by :func:`crop`, the one cutter; the samplers below only choose
 * :func:`tiled_windows`: windows of a fixed length every stride, at a fixed or (with ``rng``) a
   random chunk phase; optionally one more window aligned to the segment end so that every query
   is covered (the POYO paper's evaluation windows, stitched by :func:`stitch_mean`).
+* :func:`sampler_bounds`: back-to-back windows at a random phase, as many per span as fit (the
+  POSSM authors' training sampler).
 * :func:`streaming_windows`: for every chunk, the window a stream reads at that chunk's end.
 * :func:`trailing_windows`: streaming windows every stride that hold only their last stride of
   queries (near-causal validation and training).
@@ -75,6 +77,23 @@ def tile_bounds(n_chunks: int, n_win: int, n_step: int, first: int = 0, cover_en
     out = [(i0, i0 + n_win) for i0 in range(first, n_chunks - n_win + 1, n_step)]
     if cover_end and out[-1][1] < n_chunks:
         out.append((n_chunks - n_win, n_chunks))
+    return out
+
+
+def sampler_bounds(n_chunks: int, n_win: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """One epoch's random windows of a span, in chunk units, as the POSSM authors' sampler draws
+    them (torch_brain's random fixed-window sampler, on the chunk grid): ``n_win``-chunk windows
+    back to back from a random offset below ``n_win``, plus one more aligned to the end (or the
+    start, whichever side has the larger remainder) when the two remainders together hold a
+    window. So every span yields ``n_chunks // n_win`` windows, each epoch at a new phase. A span
+    shorter than a window is one window."""
+    if n_chunks <= n_win:
+        return [(0, n_chunks)]
+    first = int(rng.integers(0, n_win))
+    out = [(i0, i0 + n_win) for i0 in range(first, n_chunks - n_win + 1, n_win)]
+    right = n_chunks - out[-1][1] if out else n_chunks - first
+    if first + right >= n_win:
+        out.append((n_chunks - n_win, n_chunks) if right > first else (0, n_win))
     return out
 
 

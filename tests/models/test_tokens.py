@@ -16,3 +16,13 @@ def test_unit_dropout_keep_drops_whole_units_per_sample():
     assert keep[0, 0] == keep[0, 2]  # both spikes of a unit share its fate
     assert keep[1].tolist() == [True, True, True, False, False]  # unit 0 is not session 1's: padding
     assert 60 <= len(kept0) < 100
+
+
+def test_capped_rule_keeps_a_small_population_whole_and_always_thins_a_large_one():
+    rng = np.random.default_rng(0)
+    small = [unit_dropout_mask(90, rng, capped=True).sum() for _ in range(2000)]
+    assert np.mean(np.array(small) < 90) < 0.01  # triangular(60, 300, 1000) < 90: 0.4 %
+    assert all(unit_dropout_mask(90, rng).sum() < 90 for _ in range(50))  # the old rule always thins
+    large = np.array([unit_dropout_mask(2000, rng, capped=True).sum() for _ in range(500)])
+    assert large.min() >= 60 and large.max() <= 1000 and 250 < np.median(large) < 500
+    assert unit_dropout_mask(40, rng, capped=True).all()  # under the minimum: whole

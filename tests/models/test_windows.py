@@ -132,3 +132,18 @@ def test_stitching_averages_the_paper_windows(data):
     outputs = [np.full((w.query_times.size, 1), float(k)) for k, w in enumerate(wins)]
     by_hand = [0] * 50 + [0.5] * 50 + [1.5] * 15 + [2] * 35 + [2.5] * 50 + [3] * 15
     np.testing.assert_allclose(stitch_mean(seg, wins, outputs)[:, 0], by_hand)
+
+
+def test_sampler_bounds_give_as_many_windows_as_fit_at_random_phases():
+    from bench.models.windows import sampler_bounds
+
+    rng = np.random.default_rng(0)
+    for n in (20, 21, 39, 40, 41, 59, 87):
+        phases = set()
+        for _ in range(30):
+            bounds = sampler_bounds(n, 20, rng)
+            assert len(bounds) == n // 20
+            assert all(0 <= i0 and i1 <= n and i1 - i0 == 20 for i0, i1 in bounds)
+            phases.add(bounds[0][0])
+        assert len(phases) > (1 if n >= 21 else 0)
+    assert sampler_bounds(13, 20, rng) == [(0, 13)]  # shorter than a window: the whole span

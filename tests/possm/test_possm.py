@@ -26,9 +26,17 @@ def initialised(name, data, **params):
     return model
 
 
+# The authors' public POSSM-GRU small config counts 405,954 parameters without embedding tables
+# (../shared/reference/FACTS.md); the paper's 0.47M is a secondary note's figure.
+PUBLIC_PARAMETERS = {"possm-gru": 405_954}
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_parameter_counts_within_10_percent_of_paper(name, data):
     model = initialised(name, data)
+    if name in PUBLIC_PARAMETERS:
+        assert abs(model.n_parameters() - PUBLIC_PARAMETERS[name]) / PUBLIC_PARAMETERS[name] < 0.01
+        return
     target = type(model).paper_parameters
     assert abs(model.n_parameters() - target) / target < 0.10
     # embedding tables are excluded: more units do not change the count
@@ -128,3 +136,56 @@ def test_streaming_state_does_not_grow(data):
         sizes.append(_carried_numel([stream.backbone_state, stream.ring]))
     assert len(sizes) > 10 and sizes[0] > 0 and set(sizes) == {sizes[0]}
     assert stream.ring.shape[0] == model.params.k_recent
+
+
+def test_training_windows_are_the_encoded_windows_of_the_chunk_grid(data):
+    from bench.models.windows import chunk_edges, crop
+    from possm.decoder import slice_example
+
+    model = initialised("possm-gru", data)
+    seg = data.segments("train")[0]
+    whole = model.encode(seg)
+    edges = chunk_edges(seg.start, seg.end, 0.05)
+    i0, i1 = 3, 23
+    cut = slice_example({**whole, "targets": seg.targets, "weights": seg.weights}, i0, i1, 0.05)
+    direct = model.encode(crop(seg, float(edges[i0]), float(edges[i1])))
+    for key in ("tok_unit", "tok_chunk", "chunk_end"):
+        np.testing.assert_array_equal(cut[key], direct[key], err_msg=key)
+    for key in ("tok_dt", "tok_phase"):
+        np.testing.assert_allclose(cut[key], direct[key], atol=1e-6, err_msg=key)
+    # queries: those of the window's chunks on the segment's grid (as streaming assigns them; crop
+    # compares times with the edges, so a query a rounding away from an edge can differ)
+    inside = (whole["query_chunk"] >= i0) & (whole["query_chunk"] < i1)
+    np.testing.assert_array_equal(cut["query_chunk"], whole["query_chunk"][inside] - i0)
+    np.testing.assert_allclose(cut["query_time"], whole["query_time"][inside] - i0 * 0.05, atol=1e-9)
+    np.testing.assert_array_equal(cut["targets"], seg.targets[inside])
+    # every epoch: windows of 1 s, as many per segment as fit, targets cut with their queries
+    epoch = model.training_examples(data.segments("train"), TrainConfig(epochs=1))
+    windows = epoch(0)
+    assert all(w["chunk_valid"].size == 20 for w in windows)
+    assert len(windows) == sum(round((s.end - s.start) / 0.05) // 20 for s in data.segments("train"))
+    assert all(w["targets"].shape[0] == w["query_time"].size for w in windows)
+
+
+def test_unit_dropout_thins_a_large_population_and_pads_emptied_chunks():
+    data = ReachingVelocity().prepare(make_recording(n_trials=24, n_units=400), 0.05)
+    model = initialised("possm-gru", data)
+    from bench.models.torch_decoder import pad_collate
+
+    batch = pad_collate([model.encode(s) for s in data.segments("train")[:4]])
+    rng = np.random.default_rng(0)
+    # 400 units: triangular(60, 300, 1000) keeps them all in 55 % of samples and thins the others
+    kept_units = [len(set(o["tok_unit"][b][o["tok_valid"][b] & (o["tok_unit"][b] >= 0)].tolist()))
+                  for o in (model.augment(batch, rng) for _ in range(10)) for b in range(4)]
+    thinned = [k for k in kept_units if k < max(kept_units)]
+    assert 5 <= len(thinned) <= 35 and min(thinned) >= 50  # (a kept unit may be silent in these trials)
+    out = model.augment(batch, rng)
+    for b in range(4):
+        has = torch.zeros(out["chunk_end"].shape[1], dtype=torch.bool)
+        has[out["tok_chunk"][b][out["tok_valid"][b]]] = True
+        assert has[batch["chunk_valid"][b]].all()  # every real chunk keeps a token
+    added = out["tok_valid"][:, batch["tok_unit"].shape[1]:]
+    if added.any():  # padding tokens sit at their chunk's centre
+        tail = {k: out[k][:, batch["tok_unit"].shape[1]:][added] for k in ("tok_unit", "tok_dt", "tok_phase")}
+        assert (tail["tok_unit"] == -1).all() and (tail["tok_dt"] == 0).all()
+        assert torch.equal(tail["tok_phase"], model.module.token_phases(torch.zeros(len(tail["tok_dt"]))))
