@@ -127,3 +127,19 @@ def test_a_killed_run_resumes_at_the_next_session(tmp_path, monkeypatch):
 @contextmanager
 def _no_curve(model, group, task):
     yield []
+
+
+def test_an_unreadable_or_foreign_checkpoint_is_ignored(tmp_path):
+    from bench.protocols.session_checkpoint import (SessionCheckpoint, checkpoint_path, discard_checkpoint,
+                                                    load_checkpoint, save_checkpoint)
+
+    state = SessionCheckpoint(key="abc", groups_done=1, sessions=[], n_parameters=[3], latency={},
+                              stream_checked=False, streaming_max_abs_diff=None, streaming_output_scale=None)
+    save_checkpoint(tmp_path, "r.json", state)
+    assert load_checkpoint(tmp_path, "r.json", "abc") == state
+    assert load_checkpoint(tmp_path, "r.json", "other-key") is None  # settings changed: another run
+    checkpoint_path(tmp_path, "r.json").write_text("{not json")
+    assert load_checkpoint(tmp_path, "r.json", "abc") is None  # redone from the first session
+    discard_checkpoint(tmp_path, "r.json")
+    assert not (tmp_path / PARTIAL_DIR).exists()
+    assert load_checkpoint(None, "r.json", "abc") is None
