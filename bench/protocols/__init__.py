@@ -55,6 +55,8 @@ class RunContext:
     device: str
     progress: bool
     params: BaseModel
+    # the run folder: where a protocol may keep per-session checkpoints (None: nowhere, no resume)
+    out: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class Protocol:
     version: int = 1
     # figures of the report, written into the report folder: (records, suite, folder) -> files
     figures: Callable[[list["Record"], "LoadedSuite", "Path"], list["Path"]] | None = None
+    # the options its tables read (protocol.report), checked by `bench validate`; None: not checked
+    Report: type[ProtocolParams] | None = None
 
 
 def protocol_names() -> list[str]:

@@ -11,7 +11,7 @@ adds ratios to reference models measured in the same run (``protocol.report.refe
 from __future__ import annotations
 
 import time
-from typing import Iterator, Sequence
+from typing import Annotated, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,11 @@ from bench.suite.plan import PlannedRun
 
 class LatencyParams(ProtocolParams):
     rounds: int = Field(3, ge=1, le=1000, description="interleaved rounds; each times latency.n_chunks / rounds steps per model")
+
+
+class LatencyReport(ProtocolParams):
+    reference: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50, description="model labels each median is divided by ('x LABEL' columns)")
 
 
 def pooled(stats: list[LatencyStats]) -> dict:
@@ -114,4 +119,4 @@ def tables(records: list[Record], suite) -> list[Table]:
     return [Table("latency", header + df.to_markdown(index=False, floatfmt=".3f") + "\n", df)]
 
 
-PROTOCOL = Protocol("latency", LatencyParams, execute, tables=tables, together=True)
+PROTOCOL = Protocol("latency", LatencyParams, execute, tables=tables, together=True, Report=LatencyReport)

@@ -49,6 +49,13 @@ class WindowPositionParams(ProtocolParams):
     context_s: float = Field(1.0, gt=0, le=3600, description="window length the context scores split at and warm up by")
 
 
+class WindowPositionReport(ProtocolParams):
+    reference: str | None = Field(None, min_length=1, max_length=1000,
+                                  description="run folder of the reference models' records (relative to the suite file)")
+    reference_models: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50, description="model labels of that folder scored beside each session")
+
+
 def lookahead_name(seconds: float) -> str:
     return f"lookahead {seconds:g} s"
 
@@ -145,4 +152,4 @@ def _tables(records, suite):
     return tables(records, suite)
 
 
-PROTOCOL = Protocol("window_position", WindowPositionParams, execute, tables=_tables)
+PROTOCOL = Protocol("window_position", WindowPositionParams, execute, tables=_tables, Report=WindowPositionReport)

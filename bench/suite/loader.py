@@ -104,8 +104,10 @@ class LoadedSuite:
     def protocol_params(self) -> BaseModel:
         from bench.protocols import get_protocol
 
-        params_cls = get_protocol(self.spec.protocol.name).Params
-        return validate_params(params_cls, self.spec.protocol.params, self.path, "protocol.params")
+        protocol = get_protocol(self.spec.protocol.name)
+        if protocol.Report is not None:  # table options, read only after the runs: checked before them
+            validate_params(protocol.Report, self.spec.protocol.report, self.path, "protocol.report")
+        return validate_params(protocol.Params, self.spec.protocol.params, self.path, "protocol.params")
 
     def source(self, dataset: DatasetSpec, cache_dir: Path | None = None):
         cls = registry.data_sources.get(dataset.source)

@@ -67,3 +67,30 @@ def test_non_finite_protocol_parameters_are_refused_even_past_the_yaml_reader(va
     command-line override, a dict from code) are checked by the parameters themselves."""
     with pytest.raises(ValidationError, match="finite"):
         WindowPositionParams(**values)
+
+
+REPORT_SUITE = """
+name: report
+task: reaching_velocity
+protocol: {{name: {name}, report: {report}}}
+datasets:
+  - {{name: sim, source: simulator, params: {{preset: c_co_2016, n_sessions: 1, n_trials: 12, n_neurons: 12}}}}
+models:
+  - {{name: poyo-ss}}
+"""
+
+
+@pytest.mark.parametrize("name, report, field", [
+    # found by the suite fuzz: a dict among reference_models crashed the table after every run (TypeError)
+    ("window_position", "{reference: ../results/nhp, reference_models: [mlp, {x: gru}]}", "reference_models"),
+    ("window_position", "{reference: [../results/nhp]}", "reference"),
+    ("window_position", "{reference_modles: [mlp]}", "reference_modles"),
+    ("latency", "{reference: 7}", "reference"),
+    ("latency", "{reference: [gru, {name: gru}]}", "reference"),
+])
+def test_protocol_table_options_are_checked_before_any_run(tmp_path, name, report, field):
+    path = tmp_path / "suite.yaml"
+    path.write_text(REPORT_SUITE.format(name=name, report=report))
+    with pytest.raises(SuiteError) as info:
+        plan_runs(load_suite(path))
+    assert "protocol.report" in str(info.value) and field in str(info.value)
