@@ -101,6 +101,12 @@ class POYONet(nn.Module):
         projection is computed once per distinct pair and gathered per token."""
         kind = torch.as_tensor(kind, device=unit.device).expand(unit.shape)
         pair = unit * 3 + kind
+        n_pairs = 3 * self.unit_emb.num_embeddings
+        if n_pairs <= pair.numel():  # fewer kinds than tokens (training batches): project every kind,
+            # then one index_select (no sort, and its backward is an index_add, not an index_put)
+            x = (self.unit_emb.weight.unsqueeze(1) + self.token_type_emb.weight.unsqueeze(0)).flatten(0, 1)
+            table = self.encoder.attn.to_kv(self.encoder.norm_context(x))
+            return table.index_select(0, pair.flatten()).unflatten(0, pair.shape)
         uniq, inverse = torch.unique(pair, return_inverse=True)
         x = self.unit_emb(uniq // 3) + self.token_type_emb(uniq % 3)
         rows = self.encoder.attn.to_kv(self.encoder.norm_context(x))
