@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench {run,tune,validate,list,report,page,migrate,simstats,import,params,trainspeed,curve,latency}``.
+"""Command line: ``python -m bench {run,tune,validate,list,report,page,paper,migrate,simstats,import,params,trainspeed,curve,latency}``.
 
 User mistakes (BenchError) print one paragraph and exit with status 2, never a traceback.
 """
