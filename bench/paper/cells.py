@@ -25,11 +25,25 @@ from bench.results.records import Record, load_records
 def folder_records(results: Path, name: str) -> tuple[list[Record], str | None]:
     """The records of results/<name>, or none and why (a missing or empty folder is no error)."""
     folder = Path(results) / name
+    shown = f"{Path(results).name}/{name}"  # as the reader's tree names it, wherever it was read from
     if not folder.is_dir():
-        return [], f"no results yet: {folder} does not exist"
+        return [], f"no results yet: {shown} does not exist"
     records = load_records(folder)
     if not records:
-        return [], f"no results yet: {folder}/records holds no record"
+        return [], f"no results yet: {shown}/records holds no record"
+    return records, None
+
+
+TRANSFER_PREFIX = "transfer"
+
+
+def transfer_records(results: Path) -> tuple[list[Record], str | None]:
+    """The records of every results/transfer* folder (the transfer protocols' run folders, e.g.
+    transfer_pretrain, transfer_finetune), or none and why."""
+    folders = sorted(p.name for p in Path(results).glob(f"{TRANSFER_PREFIX}*") if p.is_dir())
+    records = [r for name in folders for r in folder_records(results, name)[0]]
+    if not records:
+        return [], f"no results yet: no records in {Path(results).name}/{TRANSFER_PREFIX}*/"
     return records, None
 
 

@@ -1,7 +1,7 @@
 """The paper's handwriting table: character accuracy (%), mean ± SD over sessions, per decoder.
 
 Reads results/handwriting (single-session decoders) and, for the fine-tuned o-POSSM rows,
-handwriting records in results/transfer. One column per dataset found (the simulator, or a
+handwriting records in results/transfer*/. One column per dataset found (the simulator, or a
 user's imported Willett et al. sessions), beside the paper's figure for the mapped row.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.paper.cells import build_cells, cell_marks, folder_records, label_order, mark_notes, shown_rows
+from bench.paper.cells import (build_cells, cell_marks, folder_records, label_order, mark_notes, shown_rows,
+                               transfer_records)
 from bench.paper.published import published
 from bench.paper.sections import SectionOutput, md_table, section
 
@@ -21,7 +22,7 @@ TASK = "handwriting_character"
 def render(results: Path) -> SectionOutput:
     pub = published().handwriting
     records, missing = folder_records(results, FOLDER)
-    transfer, _ = folder_records(results, "transfer")
+    transfer, _ = transfer_records(results)
     records = records + [r for r in transfer if r.task == TASK]
     if not records:
         return SectionOutput(f"_{missing}._\n\n" + _published_only(pub))

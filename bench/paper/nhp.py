@@ -1,6 +1,6 @@
 """The POSSM paper's NHP reaching table: models x (C-CO 2016, C-CO 2010, T-CO, T-RT, H-CO), R^2.
 
-Each harness cell (results/nhp, plus fine-tuned rows from results/transfer on the same datasets)
+Each harness cell (results/nhp, plus fine-tuned rows from results/transfer*/ on the same datasets)
 stands beside the paper's figure for the row it maps to (published.yaml: harness label -> paper
 row, harness dataset -> paper column).
 """
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.paper.cells import build_cells, cell_marks, folder_records, label_order, mark_notes, shown_rows
+from bench.paper.cells import (build_cells, cell_marks, folder_records, label_order, mark_notes, shown_rows,
+                               transfer_records)
 from bench.paper.published import published
 from bench.paper.sections import SectionOutput, md_table, section
 from bench.results.stats import CI_METHOD, TEST_METHOD, paired_test
 
 NHP_FOLDER = "nhp"
-TRANSFER_FOLDER = "transfer"
 REFERENCE = "gru"  # the decoder every other is compared with, as in the leaderboard
 
 
@@ -26,14 +26,14 @@ def render(results: Path) -> SectionOutput:
     pub = published().nhp
     datasets = [c.dataset for c in pub.columns]
     records, missing = folder_records(results, NHP_FOLDER)
-    transfer, _ = folder_records(results, TRANSFER_FOLDER)
+    transfer, _ = transfer_records(results)
     transfer = [r for r in transfer if r.dataset in datasets and r.metric == pub.metric and r.summary is not None]
     lines = [f"Harness datasets are the simulator presets named after the paper's columns: "
              + ", ".join(f"{c.paper} = `{c.dataset}`" for c in pub.columns) + ". " + pub.note + "\n"]
     if missing and not transfer:
         return SectionOutput("\n".join(lines) + f"\n_{missing}._\n")
     if missing:
-        lines.append(f"_{missing}; only fine-tuned rows from results/{TRANSFER_FOLDER} are shown._\n")
+        lines.append(f"_{missing}; only fine-tuned rows from results/transfer*/ are shown._\n")
     cells = build_cells(records + transfer)
     paper_of = {r.label: r for r in pub.rows}
     labels = label_order(results, NHP_FOLDER, [lab for lab, _ in cells] + [r.label for r in pub.rows])

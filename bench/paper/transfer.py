@@ -1,6 +1,6 @@
 """Pretraining and transfer (issue 17): data- and compute-efficiency curves and fine-tuned rows.
 
-Reads results/transfer/records. The record fields it uses (the contract with the transfer
+Reads the records of every results/transfer*/ folder (e.g. transfer_pretrain). The record fields it uses (the contract with the transfer
 protocols):
 
 - ``protocol == "efficiency"``: one curve per record label (e.g. ``gru`` from scratch,
@@ -24,10 +24,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats as sps
 
-from bench.paper.cells import build_cells, cell_marks, folder_records, mark_notes
+from bench.paper.cells import build_cells, cell_marks, mark_notes, transfer_records
 from bench.paper.sections import SectionOutput, md_table, section
 
-FOLDER = "transfer"
 FIGURE = "transfer_efficiency.png"
 
 
@@ -58,7 +57,7 @@ def _mean_ci(per_session: dict[str, list[float]]) -> tuple[float, float, float, 
 
 @section("transfer", "Pretraining and transfer: efficiency curves and fine-tuned rows", order=50)
 def render(results: Path) -> SectionOutput:
-    records, missing = folder_records(results, FOLDER)
+    records, missing = transfer_records(results)
     if missing:
         return SectionOutput(f"_{missing}: the transfer protocols (issue 17) write them; the fields this "
                              "section reads are listed in bench/paper/transfer.py._\n")

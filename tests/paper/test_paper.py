@@ -65,7 +65,8 @@ def test_nhp_cells_beside_published_with_marks(nhp_results: Path, tmp_path: Path
     assert _row(against, "mlp") == "| `mlp` | -0.130 [-0.511, +0.251] (n = 2) | — | — | — | — |"
     assert _row(against, "poyo-ss") == "| `poyo-ss` | — | — | — | — | — |"  # untrained: nothing to pair
     for section in ("handwriting", "speech", "transfer"):
-        assert f"no results yet: {nhp_results / section} does not exist" in text
+        assert f"no results yet: results/{section} does not exist" in text or section == "transfer"
+    assert "no results yet: no records in results/transfer*/" in text
 
 
 def test_empty_results_folder_renders_every_section(tmp_path: Path):
@@ -128,7 +129,8 @@ def test_transfer_efficiency_curves_and_rows(tmp_path: Path):
 
     write(results, "transfer",
           record("o-possm-ft", "t_rt", 0, [curve("t/a", (0.5, 0.6, 0.7)), curve("t/b", (0.7, 0.8, 0.9))],
-                 protocol="efficiency"),
+                 protocol="efficiency"))
+    write(results, "transfer_finetune",  # every results/transfer*/ folder is read
           record("o-possm-s4d-ft", "c_co_2016", 0, [session("c/a", 0.9), session("c/b", 0.8)], protocol="finetune"))
     text, figures = render_paper(results)
     assert "| t_rt | train_trials | 8 | `o-possm-ft` | 0.600 |" in text
