@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -53,6 +54,8 @@ DRY_PARAMS = {
 # Default budgets in seconds (GPU): the whole script stays within 8 minutes with margin.
 BUDGETS = {"train": 170.0, "latency": 190.0, "graphs": 90.0}
 GRAPH_REPLAYS = 200
+# What this script writes under --out, and all that --fresh deletes.
+OUTPUTS = ("gpu", "gpu_train", "gpu_graphs", "gpu_logs", "gpu_suites", "gpu.md")
 
 
 class CheckError(Exception):
@@ -233,13 +236,17 @@ def _records(folder: Path) -> tuple[list, str]:
         return [], f"_Records of {folder.name} unreadable: {exc}_"
 
 
-def render_report(out: Path, parts: dict[str, dict], skipped: dict[str, str], device: str, dry: bool) -> str:
+def render_report(out: Path, parts: dict[str, dict], skipped: dict[str, str], device: str, dry: bool,
+                  kept: int = 0) -> str:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     lines = ["# GPU check" + (" (dry run on CPU: tiny configuration, figures meaningless)" if dry else ""), "",
              f"Made by `python scripts/gpu_check.py{' --dry-run' if dry else ''}`; device {device}; GPU: {gpu}; "
              f"torch {torch.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+    if kept:
+        lines += [f"Resumed: {kept} record(s) of an earlier run in this folder were kept, not remeasured (their "
+                  "provenance names the machine); `--fresh` starts over.", ""]
     lines += ["## Parts", "", "| part | outcome | seconds | log |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['status']} | {v['seconds']:.0f} | {Path(v['log']).relative_to(out)} |" for k, v in parts.items()]
     lines += ["", "## Training (a few epochs, one session; records in gpu_train/records)", ""]
@@ -305,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"decoders of the training part (default {' '.join(TRAIN_MODELS)})")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 5; dry run 1)")
     p.add_argument("--cache-dir", default=None, help="where the simulated session is cached")
+    p.add_argument("--fresh", action="store_true", help="delete this script's earlier outputs in --out first (gpu/, "
+                   "gpu_train/, gpu_graphs/, gpu_logs/, gpu_suites/, gpu.md); without it a rerun resumes, keeping "
+                   "the records an earlier run of the same settings wrote")
     p.add_argument("--graphs-part", nargs=3, metavar=("SUITE", "MODEL", "JSON"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:
@@ -346,6 +356,14 @@ def _main(args) -> int:
                              f"({'; '.join(skipped[m] for m in bad)}).")
     if args.models:
         decoders = [m for m in decoders if m in args.models]
+    if args.fresh:
+        for name in OUTPUTS:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    kept = sum(1 for name in ("gpu", "gpu_train") for _ in (out / name / "records").glob("*.json"))
     out.mkdir(parents=True, exist_ok=True)  # only once every option is known to be usable
     suites = out / "gpu_suites"
     parts: dict[str, dict] = {}
@@ -353,7 +371,7 @@ def _main(args) -> int:
     common = ["--no-progress"] + (["--cache-dir", args.cache_dir] if args.cache_dir else [])
 
     def report() -> None:
-        _atomic_write(out / "gpu.md", render_report(out, parts, skipped, device, dry))
+        _atomic_write(out / "gpu.md", render_report(out, parts, skipped, device, dry, kept))
 
     # 1. training through the suite runner; each model's training is capped by max_minutes
     part_s = BUDGETS["train"] * scale

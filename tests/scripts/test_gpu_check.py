@@ -142,3 +142,19 @@ def test_capture_step_reports_the_steps_own_reason_or_replay_times(monkeypatch):
     got = gpu_check.capture_step(decoder, data, chunk=None)
     assert got["captured"] is True and got["replays"] == gpu_check.GRAPH_REPLAYS and got["median_ms"] >= 0
     assert decoder.steps == 4  # three warm-up steps and the captured one; replays do not call step
+
+
+def test_rerun_resumes_or_starts_fresh_and_touches_nothing_else(tmp_path: Path):
+    from tests.paper.records_factory import record, write
+
+    out = tmp_path / "out"
+    write(out, "gpu", record("wiener", "c_co_tiny", 0, [], suite="gpu_latency"))
+    (out / "keep.txt").write_text("the user's")
+    args = ["--dry-run", "--out", str(out), "--models", "wiener", "--train-models", "possm-gru", "--budget-s", "0.5"]
+    main = _script().main
+    assert main(args) == 0  # no time for any part: each says so, the report is still written
+    report = (out / "gpu.md").read_text()
+    assert "Resumed: 1 record(s) of an earlier run" in report and "| train | not started (budget spent) |" in report
+    assert main(args + ["--fresh"]) == 0
+    assert not (out / "gpu").exists() and (out / "keep.txt").read_text() == "the user's"
+    assert "Resumed" not in (out / "gpu.md").read_text()
