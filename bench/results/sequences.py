@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.metrics.sequence import ratio_bootstrap_ci
+from bench.results.figures import save_figure
 from bench.results.records import Record, atomic_write_text
 
 N_BOOTSTRAP = 10_000  # as speechBCI (FACTS.md)
@@ -120,15 +121,10 @@ def plot_decoded(records: list[Record], out_dir: Path, n_sentences: int = 3) -> 
             y -= step
         ax.set_title(f"{dataset}: decoded vs true phonemes, test sentences of {session} (seed {min(r.seed for r in first.values())})",
                      fontsize=10, loc="left")
-        path = Path(out_dir) / f"decoded_{dataset}.png"
-        tmp = path.with_name(f".{path.name}.part")
         try:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-            tmp.replace(path)  # never a half-written figure under the final name
+            written.append(save_figure(fig, Path(out_dir) / f"decoded_{dataset}.png", dpi=110))  # atomic
         finally:
             plt.close(fig)
-            tmp.unlink(missing_ok=True)
-        written.append(path)
     return written
 
 
