@@ -49,7 +49,7 @@ SIMULATOR_SHRINK: dict[str, dict[str, Any]] = {
 CAPS = {"n_electrodes": 16}  # a data size the simulator would otherwise keep (192 electrodes)
 # Model sizes a tiny run gives the parameters a mutant leaves unset (a parameter it sets is kept):
 # a POYO of depth 6 scored untrained on CPU alone costs minutes per run.
-TINY_SIZES = {"hidden": 16, "embed_dim": 8, "layers": 1, "d_state": 8, "dim": 16, "dim_head": 8, "depth": 1,
+TINY_SIZES = {"hidden": 16, "embed_dim": 8, "layers": 1, "d_state": 8, "dim": 32, "dim_head": 8, "depth": 1,
               "heads": 2, "self_heads": 2, "cross_heads": 1, "enc_heads": 1, "dec_heads": 1, "decoder_layers": 1,
               "ffn_dim": 32, "latents_per_step": 4}
 PATH_FIELDS = ("path", "folder", "root")
@@ -60,6 +60,11 @@ def _anchored(value: Any) -> Any:
     if isinstance(value, str) and value and not Path(value).is_absolute():
         return str(SUITES_DIR / value)
     return value
+
+
+def _tiny_train(train: dict) -> dict:
+    """A train section on 1 epoch; epoch counts it sets that must not exceed the epochs capped too."""
+    return {**train, **TINY_TRAIN, **{k: _capped(train[k], 1) for k in ("min_epochs", "warmup_epochs") if k in train}}
 
 
 def _capped(value: Any, cap: int) -> Any:
@@ -83,15 +88,20 @@ def tiny_suite(raw: dict, sizes: bool = True) -> dict:
     """The accepted mutant ``raw`` (parsed YAML) on a tiny budget, its structure kept (module doc);
     ``sizes``: also small models (:data:`TINY_SIZES`)."""
     raw = copy.deepcopy(raw)
-    raw["train"] = {**(raw.get("train") or {}), **TINY_TRAIN}
+    raw["train"] = _tiny_train(raw.get("train") or {})
     raw["latency"] = {**(raw.get("latency") or {}), "n_chunks": 10, "warmup": 1}
     raw["seeds"] = (raw.get("seeds") or [0])[:1]
     raw["jobs"] = 1
     if isinstance(raw.get("leaderboard"), str):
         raw["leaderboard"] = _anchored(raw["leaderboard"])
     protocol = raw.get("protocol")
+    if isinstance(protocol, str):  # `protocol: NAME` is short for {name: NAME}
+        protocol = raw["protocol"] = {"name": protocol}
     if isinstance(protocol, dict):
         params = protocol.get("params") or {}
+        if protocol.get("name") == "learning_curve" and "epochs" not in params:
+            params["epochs"] = [1, 2]  # its default budgets are 20, 60 and 150 epochs
+        protocol["params"] = params
         if isinstance(params.get("epochs"), list):
             params["epochs"] = [_capped(e, 2) for e in params["epochs"]]
         if "rounds" in params:
@@ -101,7 +111,7 @@ def tiny_suite(raw: dict, sizes: bool = True) -> dict:
             report["reference"] = _anchored(report["reference"])
     for m in raw.get("models") or []:
         if isinstance(m, dict) and isinstance(m.get("train"), dict):
-            m["train"] = {**m["train"], **TINY_TRAIN}
+            m["train"] = _tiny_train(m["train"])
         if sizes and isinstance(m, dict):
             _tiny_model_params(m)
     for ds in raw.get("datasets") or []:
@@ -121,6 +131,24 @@ def tiny_suite(raw: dict, sizes: bool = True) -> dict:
                 params[key] = _anchored(params[key])
         ds["params"] = params
     return raw
+
+
+def write_tiny_suite(raw: dict, path: Path) -> bool:
+    """Write :func:`tiny_suite` of ``raw`` to ``path``; when the small model sizes make it invalid (they
+    clash with a size the mutant set, e.g. a dim that must be a multiple of its patch size), write it
+    with the models' own sizes instead, so the run judges the mutant, not the harness. Returns
+    whether the small sizes were kept."""
+    from bench.errors import BenchError
+    from bench.suite.loader import load_suite
+    from bench.suite.plan import plan_runs
+
+    path.write_text(yaml.safe_dump(tiny_suite(raw), sort_keys=False))
+    try:
+        plan_runs(load_suite(path))
+        return True
+    except BenchError:
+        path.write_text(yaml.safe_dump(tiny_suite(raw, sizes=False), sort_keys=False))
+        return False
 
 
 def _child(argv: list[str], workdir: Path) -> None:
@@ -147,17 +175,8 @@ def _child(argv: list[str], workdir: Path) -> None:
 def run_tiny(data: bytes, workdir: Path, timeout: float, out: Path | None = None) -> tuple[str, str]:
     """Run the accepted mutant ``data`` shrunk by :func:`tiny_suite`: ('ok' | 'error' | 'crash' |
     'hang', detail). 'error' is exit 2 with a one-paragraph message; any traceback is a crash."""
-    from bench.errors import BenchError
-    from bench.suite.loader import load_suite
-    from bench.suite.plan import plan_runs
-
-    raw = yaml.safe_load(data.decode())
     path = workdir / "tiny.yaml"
-    path.write_text(yaml.safe_dump(tiny_suite(raw), sort_keys=False))
-    try:
-        plan_runs(load_suite(path))
-    except BenchError:  # a small size clashes with a size the mutant set: its own sizes then
-        path.write_text(yaml.safe_dump(tiny_suite(raw, sizes=False), sort_keys=False))
+    write_tiny_suite(yaml.safe_load(data.decode()), path)
     argv = ["run", str(path), "--out", str(out or workdir / "run"), "--no-progress", "--no-track",
             "--cache-dir", os.environ.get("BENCH_FUZZ_CACHE", str(workdir / "cache"))]
     pid = os.fork()
