@@ -104,3 +104,11 @@ def test_each_kind_of_fault_is_exercised_and_clean(op):
     """The same check without hypothesis, one case per kind of fault (fails loudly if a kind breaks)."""
     for member in range(0, 60, 15):
         _assert_clean(run_case(h5_case, member, op, member, timeout=TIME_BOUND_S))
+
+
+def test_an_nwb_file_whose_spike_index_is_float_is_refused_cleanly():
+    """Found by the fuzz_data campaign (seed 2027): units.spike_times_index stored as floats made
+    hdmf's lazy slicing raise TypeError inside the units reader."""
+    out = run_case(nwb_case, 143, "float", 939, -1, 760608270, timeout=TIME_BOUND_S)
+    assert out.kind == "error" and "its units could not be read" in out.detail, out.detail
+    _assert_clean(out)

@@ -17,6 +17,7 @@ import numpy as np
 
 from bench.data.importers.messages import ArrayNames, fail
 from bench.data.importers.spec import ImportSpec
+from bench.errors import BenchError
 
 
 def _open(path: Path):
@@ -193,9 +194,18 @@ def read_nwb(spec: ImportSpec) -> tuple[dict[str, Any], ArrayNames]:
     arrays: dict[str, Any] = {}
     names: dict[str, str] = {}
     try:
-        _read_units(nwbfile, path, arrays, names)
-        _read_behaviour(nwbfile, spec, path, arrays, names)
-        _read_trials(nwbfile, spec, path, arrays, names)
+        for part, read in (("units", lambda: _read_units(nwbfile, path, arrays, names)),
+                           ("behaviour", lambda: _read_behaviour(nwbfile, spec, path, arrays, names)),
+                           ("trials", lambda: _read_trials(nwbfile, spec, path, arrays, names))):
+            try:
+                read()
+            except BenchError:
+                raise
+            except Exception as exc:  # pynwb reads lazily: a damaged table fails here, in hdmf or h5py
+                raise fail(
+                    f"NWB file {path}: its {part} could not be read ({type(exc).__name__}: {str(exc)[:200]}); the "
+                    "file opened as NWB but that part is damaged or not laid out as NWB 2.x writes it."
+                ) from None
     finally:
         io.close()
     return arrays, ArrayNames(str(path), names)
