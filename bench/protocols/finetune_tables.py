@@ -59,7 +59,16 @@ def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def paired_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Each transfer (model, UI/FT) minus each from-scratch model, paired by session and seed."""
+    """Each transfer (model, UI/FT) minus each from-scratch model, paired by session and seed: per
+    dataset, and over all datasets together (dataset "all", more pairs: sessions of every dataset)."""
+    per = _paired(df)
+    if df["dataset"].nunique() < 2:
+        return per
+    return pd.concat([per, _paired(df.assign(dataset="all", session=df["dataset"] + "/" + df["session"]))],
+                     ignore_index=True)
+
+
+def _paired(df: pd.DataFrame) -> pd.DataFrame:
     out = []
     scratch = df[df["mode"] == "scratch"]
     transfer = df[df["mode"] != "scratch"]
