@@ -244,11 +244,14 @@ def run_campaign(mutants: dict[int, tuple[bytes, str, str]], log: Path, limit: i
 
 
 def reason(message: str) -> str:
-    """An error message reduced to its kind, for grouping (quoted values and numbers masked)."""
-    text = message.removeprefix("error: ")
-    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
-    text = re.sub(r"[-+]?\d[\d.e+-]*", "N", text)
-    return text[:110]
+    """An error message reduced to its kind, for grouping: the file, paths, the offending value
+    ("got ...") and numbers masked, the field name kept."""
+    text = re.sub(r"^error: (Suite file \S+: )?", "", message)
+    text = re.sub(r"\s*\(got .*", "", text)
+    text = re.sub(r"(?<![\w'])/[^\s']+", "PATH", text)
+    text = re.sub(r"\[\d+\]", "[i]", text)
+    text = re.sub(r"\d+", "N", text)
+    return text[:100].strip()
 
 
 def summary(log: Path) -> dict:
