@@ -37,8 +37,10 @@ CHECKPOINT_FORMAT = 1
 KIND = "neural-decoder-bench checkpoint"
 # networks whose constructor is (params, n_units, n_sessions, n_out): the ones a checkpoint can rebuild
 NETWORKS = {"possm.model.POSSMNet", "baselines.poyo.model.POYONet"}
-# parameters that change training, not the network's shapes: fine-tuning may set them differently
-TRAINING_ONLY = {"dropout", "unit_dropout"}
+# parameters of training and initialisation, not of the function the weights compute: fine-tuning
+# may set them differently (and a model's later change of such a default does not orphan a checkpoint)
+TRAINING_ONLY = {"dropout", "attn_dropout", "lin_dropout", "unit_dropout", "unit_dropout_min", "unit_init_std",
+                 "emb_init_std", "train_window_s", "random_windows", "train_windows", "clip_prob", "edge_weight", "edge_s"}
 
 
 class CheckpointError(BenchError):
