@@ -147,18 +147,23 @@ def figures(records: list[Record], suite, out: Path) -> list[Path]:
     summ = summary_frame(df)
     written = []
     datasets = list(dict.fromkeys(summ["dataset"]))
+    # one colour per model and mode in every panel, one legend for the figure
+    series = list(dict.fromkeys(zip(summ["model"], summ["mode"])))
+    colour = {s: f"C{i % 10}" for i, s in enumerate(series)}
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.6), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
         for (model, mode), g in summ[summ["dataset"] == ds].groupby(["model", "mode"], sort=False):
             g = g.sort_values("n_train")
             err = np.vstack([g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]])
-            ax.errorbar(g["n_train"], g["mean"], yerr=np.nan_to_num(err), marker="o", capsize=3, label=f"{model} ({mode})")
+            ax.errorbar(g["n_train"], g["mean"], yerr=np.nan_to_num(err), marker="o", capsize=3,
+                        color=colour[(model, mode)], label=f"{model} ({mode})")
         ax.set_xscale("log", base=2)
         ax.set_title(ds)
         ax.set_xlabel("training trials of the new session")
-        ax.set_ylabel(f"test {df['metric'].iloc[0]}")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
+        ax.set_ylabel(f"test {df['metric'].iloc[0]} (mean, 95 % CI)")
+    handles = [plt.Line2D([], [], color=colour[s], marker="o", label=f"{s[0]} ({s[1]})") for s in series]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(series), 5), fontsize=8)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     written.append(save_figure(fig, Path(out) / "efficiency.png", 120))
     plt.close(fig)
     curve = curve_frame(records)
