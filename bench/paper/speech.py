@@ -59,7 +59,7 @@ def render(results: Path) -> SectionOutput:
             pooled_text = f"{100 * np.mean(pooled):.1f}{sd} ({len(pooled)} seed{'s' * (len(pooled) > 1)})"
             per_session = _per_session(ok)
         all_marks += [(f"`{label}`", m) for m in marks]
-        pooled_text += "".join(f" [{short(m)}]" for m in marks)
+        pooled_text += "".join(f" [{label}]" for label in dict.fromkeys(short(m) for m in marks))  # one per kind
         rows.append([f"`{label}`", p.paper if p else "—", pooled_text, per_session, f"{p.value:.2f}" if p else "—"])
     header = ["harness model", "paper row", "PER % pooled over sessions (mean ± SD over seeds)",
               "per session: PER % [95 % CI]", "paper PER %"]
