@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from bench import registry
 from bench.errors import BenchError
 from bench.models.tokens import Vocabulary
 from bench.models.torch_decoder import TorchDecoder
+from bench.results.records import atomic_write
 from bench.tasks.base import OutputSpec, TaskKind
 
 CHECKPOINT_FORMAT = 1
@@ -83,24 +82,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _atomic_bytes(target: Path, write) -> None:
-    """Write ``target`` whole or not at all (temp file, fsync, rename), with the user's umask
-    permissions (mkstemp alone makes it 0600)."""
-    from bench.results.records import _umask
-
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # a writer may have replaced the file (safetensors does)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _class_path(model: str) -> str:
@@ -157,7 +138,7 @@ def save_checkpoint(stem: Path, decoder: TorchDecoder, *, provenance: dict, trai
     optim, groups = _optimizer_tensors(optimizer_state)
     tensors.update(optim)
     training = training or TrainingState()
-    _atomic_bytes(weights, lambda tmp: save_file(tensors, tmp, metadata={"format": str(CHECKPOINT_FORMAT)}))
+    atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata={"format": str(CHECKPOINT_FORMAT)}))
     sidecar = {
         "kind": KIND,
         "format": CHECKPOINT_FORMAT,
@@ -174,7 +155,7 @@ def save_checkpoint(stem: Path, decoder: TorchDecoder, *, provenance: dict, trai
         "weights": {"file": weights.name, "sha256": _sha256(weights), "n_tensors": len(tensors)},
     }
     text = json.dumps(sidecar, indent=1, default=str)
-    _atomic_bytes(sidecar_path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(sidecar_path, lambda tmp: Path(tmp).write_text(text))
     return sidecar_path
 
 

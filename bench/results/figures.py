@@ -7,8 +7,6 @@ Figures are written whole or not at all (:func:`save_figure`), like records and 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -19,25 +17,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from bench.results.records import atomic_write  # noqa: E402
+
 
 def save_figure(fig, path: Path, dpi: int) -> Path:
     """Save ``fig`` as PNG at ``path`` atomically: a hidden temp file in the same folder, fsync, rename.
     An interrupted or failed write (a kill, a full disk) leaves the previous figure, or none, and no
     temp file; the file gets the user's umask permissions (mkstemp alone makes it 0600)."""
-    from bench.results.records import _TMP_PREFIX, _umask
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=dpi)
 
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=".png.part")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, write)
     return path
 
 

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -154,20 +154,27 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_text(target: Path, text: str) -> None:
-    """Write ``text`` to ``target`` whole or not at all (a hidden temp file, fsync, rename); an OSError
-    (e.g. a full disk) leaves ``target`` as it was and no temp file behind."""
-    fd, tmp = tempfile.mkstemp(dir=Path(target).parent, prefix=_TMP_PREFIX, suffix=".part")
+def atomic_write(target: Path, write: Callable[[str], None], prefix: str = _TMP_PREFIX) -> None:
+    """Write ``target`` whole or not at all: ``write(temp_path)`` fills a hidden temp file in the same
+    folder, which gets the user's umask permissions (mkstemp alone makes 0600; the writer may also
+    have replaced it), is fsynced and renamed over ``target``. An OSError (e.g. a full disk) leaves
+    ``target`` as it was and no temp file behind. Records, tables, figures and checkpoints use it."""
+    fd, tmp = tempfile.mkstemp(dir=Path(target).parent, prefix=prefix, suffix=".part")
+    os.close(fd)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a result is as readable as any file the user writes
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    """``atomic_write`` of a UTF-8 text."""
+    atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def read_record(path: Path) -> Record:
