@@ -5,8 +5,8 @@
 Each process loads the suite and its data (rank 0 materialises the files first), then trains
 every pretraining run not yet recorded with ``DistributedDataParallel`` (gloo on CPUs, NCCL with
 one GPU per process when CUDA is present); the suite's ``train.batch_size`` is the *global*
-batch, split across processes, so the loss trajectory is that of one process (see
-``bench.pretraining.trainer``). Rank 0 alone writes checkpoints and records, into the same run
+batch, split across processes, so the loss trajectory is that of one process (the shared
+loop's batch step with ``bench.training.distributed``). Rank 0 alone writes checkpoints and records, into the same run
 folder ``bench run`` uses: a later ``bench run`` of the same suite finds them and trains nothing
 again, and a killed ``torchrun`` resumes from its last checkpoint when started again.
 

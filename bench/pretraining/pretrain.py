@@ -21,9 +21,10 @@ from bench.models.torch_decoder import TorchDecoder
 from bench.pretraining.checkpoint import (
     Checkpoint, CheckpointError, TrainingState, load_checkpoint, paths, save_checkpoint,
 )
-from bench.pretraining.trainer import ResumableLoop, world
+from bench.pretraining.trainer import ResumableLoop
 from bench.tasks.base import TaskData
 from bench.training.config import TrainConfig
+from bench.training.distributed import world
 
 
 def last_stem(stem: Path) -> Path:

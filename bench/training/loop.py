@@ -5,6 +5,10 @@ Models supply their examples, a collate function and a loss; the loop owns the o
 schedule, gradient clipping, validation after every epoch, early stopping with restoration of
 the best weights (never before ``min_epochs``; ``select_on_valid: false`` keeps the last weights),
 a wall-clock cap and the progress bar.
+
+The epoch and batch step (optimiser, schedule, forward / loss / backward / step, divergence
+checks, data-parallel splitting under torchrun) are ``Trainer``'s, which ``train_loop`` and the
+resumable pretraining loop (``bench.pretraining.trainer``) both drive.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from tqdm.auto import tqdm
 
 from bench.errors import BenchError
 from bench.training.config import TrainConfig
+from bench.training.distributed import DataParallel
 
 
 @dataclass
@@ -120,6 +125,88 @@ def param_groups(parameters: Sequence[Any]) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
+class Trainer:
+    """The optimiser, schedule and batch step that every training loop shares: ``train_loop``
+    adds model selection, early stopping and the time cap; ``bench.pretraining.trainer`` adds
+    checkpoints and resumption. One copy of forward, loss, backward and step, so a change to it
+    (an optimiser, clipping, data-parallel weighting) reaches every model.
+
+    ``parallel`` (``bench.training.distributed.DataParallel``, under torchrun): each process
+    takes its share of every global batch and weights its loss so the step is the global batch's.
+    ``steps`` counts optimiser steps and ``first_loss`` is the divergence check's reference; a
+    resumed run sets both (and ``report.history``) before its first epoch.
+    """
+
+    def __init__(self, module: torch.nn.Module, loss_fn: Callable[[Any], torch.Tensor], valid_loss: Callable[[], float],
+                 cfg: TrainConfig, *, device: str = "cpu", desc: str = "train",
+                 parameters: Sequence[torch.nn.Parameter] | Sequence[dict] | None = None,
+                 parallel: DataParallel | None = None) -> None:
+        self.module, self.loss_fn, self.valid_loss, self.cfg = module, loss_fn, valid_loss, cfg
+        self.device, self.desc, self.parallel = device, desc, parallel
+        groups = param_groups(parameters if parameters is not None else module.parameters())
+        self.params = [p for g in groups for p in g["params"]]
+        self.lr_scales = [g["lr_scale"] for g in groups]  # kept apart: a loaded optimiser state replaces the groups
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.report = TrainReport(max_epochs=cfg.epochs)
+        self.steps = 0
+        self.first_loss: float | None = None  # the reference of the divergence check
+        self.t0 = time.perf_counter()
+
+    def step(self, batch: Any, epoch: int) -> float:
+        """One optimiser step on a collated batch (this process's share of it under DDP); returns
+        the batch's loss (the global batch's under DDP)."""
+        loss = self.loss_fn(batch)
+        if self.parallel is None:
+            batch_loss = float(loss.detach())
+        else:
+            loss, batch_loss = self.parallel.weigh(loss, batch)
+        self.first_loss = batch_loss if self.first_loss is None else self.first_loss
+        check_loss(batch_loss, self.first_loss, "training", epoch, self.cfg, self.desc)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        self.optimizer.step()
+        self.steps += 1
+        return batch_loss
+
+    def epoch(self, epoch: int, examples: Sequence[Any] | Callable[[int], Sequence[Any]],
+              collate: Callable[[list[Any]], Any], rng: np.random.Generator) -> dict:
+        """One pass over the epoch's examples in an order drawn from ``rng``, then validation:
+        the epoch's entry {epoch, train_loss, valid_loss} (see ``record``)."""
+        cfg = self.cfg
+        for group, scale in zip(self.optimizer.param_groups, self.lr_scales):
+            group["lr"] = cfg.lr * scale * lr_factor(cfg, epoch / cfg.epochs, epoch)
+        self.module.train()
+        epoch_examples = examples(epoch) if callable(examples) else examples
+        if len(epoch_examples) == 0:
+            raise BenchError(f"training of {self.desc}: epoch {epoch + 1} has no training examples (no training "
+                             "segment, or every training window drawn this epoch holds no output query, e.g. windows "
+                             "that miss a classification trial's single readout); check the dataset's train split and "
+                             "the model's training windows (train.window_s).")
+        n_batches = max(1, math.ceil(len(epoch_examples) / cfg.batch_size))
+        order = rng.permutation(len(epoch_examples))
+        total = 0.0
+        for b in range(n_batches):
+            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            if self.parallel is not None:
+                idx = self.parallel.shard(idx)
+            total += self.step(to_device(collate([epoch_examples[i] for i in idx]), self.device), epoch)
+        self.module.eval()
+        with torch.no_grad():
+            v = float(self.valid_loss())
+        check_loss(v, self.first_loss, "validation", epoch, cfg, self.desc)
+        return {"epoch": epoch, "train_loss": total / n_batches, "valid_loss": v}
+
+    def record(self, entry: dict) -> dict:
+        """Append the epoch's entry to the history and tell the ``on_epoch_end`` callbacks."""
+        self.report.history.append(entry)
+        self.report.epochs_run = len(self.report.history)
+        for callback in _epoch_callbacks.get():
+            callback({**entry, "lr": self.optimizer.param_groups[0]["lr"], "time": time.time()})
+        return entry
+
+
 def train_loop(
     module: torch.nn.Module,
     examples: Sequence[Any] | Callable[[int], Sequence[Any]],
@@ -143,60 +230,25 @@ def train_loop(
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     module.to(device)
-    groups = param_groups(parameters if parameters is not None else module.parameters())
-    params = [p for g in groups for p in g["params"]]
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    report = TrainReport(max_epochs=cfg.epochs)
+    trainer = Trainer(module, loss_fn, valid_loss, cfg, device=device, desc=desc, parameters=parameters)
+    report = trainer.report
     best_state = None  # the weights to keep; None until an epoch may be selected (min_epochs)
     since_best = 0
-    first_loss: float | None = None  # the reference of the divergence check
-    t0 = time.perf_counter()
     bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for epoch in bar:
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * group["lr_scale"] * lr_factor(cfg, epoch / cfg.epochs, epoch)
-        module.train()
-        epoch_examples = examples(epoch) if callable(examples) else examples
-        if len(epoch_examples) == 0:
-            raise BenchError(f"training of {desc}: epoch {epoch + 1} has no training examples (no training segment, "
-                             "or every training window drawn this epoch holds no output query, e.g. windows that miss "
-                             "a classification trial's single readout); check the dataset's train split and the "
-                             "model's training windows (train.window_s).")
-        n_batches = max(1, math.ceil(len(epoch_examples) / cfg.batch_size))
-        order = rng.permutation(len(epoch_examples))
-        total = 0.0
-        for b in range(n_batches):
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            batch = to_device(collate([epoch_examples[i] for i in idx]), device)
-            loss = loss_fn(batch)
-            batch_loss = float(loss.detach())
-            first_loss = batch_loss if first_loss is None else first_loss
-            check_loss(batch_loss, first_loss, "training", epoch, cfg, desc)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            total += batch_loss
-        module.eval()
-        with torch.no_grad():
-            v = float(valid_loss())
-        check_loss(v, first_loss, "validation", epoch, cfg, desc)
-        report.history.append({"epoch": epoch, "train_loss": total / n_batches, "valid_loss": v})
-        for callback in _epoch_callbacks.get():
-            callback({**report.history[-1], "lr": opt.param_groups[0]["lr"], "time": time.time()})
-        report.epochs_run = epoch + 1
+        entry = trainer.record(trainer.epoch(epoch, examples, collate, rng))
+        v = entry["valid_loss"]
         selectable = cfg.select_on_valid and epoch + 1 >= cfg.min_epochs
         if selectable and v < report.best_valid_loss - 1e-6:
             report.best_valid_loss, report.best_epoch, since_best = v, epoch, 0
             best_state = copy.deepcopy(module.state_dict())
         elif selectable:
             since_best += 1
-        bar.set_postfix(train=f"{total / n_batches:.4f}", valid=f"{v:.4f}", best=report.best_epoch)
+        bar.set_postfix(train=f"{entry['train_loss']:.4f}", valid=f"{v:.4f}", best=report.best_epoch)
         if since_best >= cfg.patience:
             report.stopped_early = True
             break
-        if cfg.max_minutes and time.perf_counter() - t0 > 60 * cfg.max_minutes:
+        if cfg.max_minutes and time.perf_counter() - trainer.t0 > 60 * cfg.max_minutes:
             report.hit_time_cap = True
             break
     bar.close()
@@ -205,5 +257,5 @@ def train_loop(
     else:
         module.load_state_dict(best_state)
     module.eval()
-    report.train_seconds = time.perf_counter() - t0
+    report.train_seconds = time.perf_counter() - trainer.t0
     return report

@@ -44,3 +44,12 @@ def task_loss(
     if kind == TaskKind.classification:
         return weighted_cross_entropy(pred, target, weight)
     return ctc(pred, target, weight, 0 if blank is None else blank)
+
+
+def loss_normaliser(kind: TaskKind, weight: torch.Tensor) -> torch.Tensor:
+    """What ``task_loss`` divides a batch's summed loss by: the sum of the query weights (MSE,
+    cross-entropy), or the number of samples (CTC's mean over samples). Data-parallel training
+    weights each process's loss by its share of it (``bench.training.distributed``)."""
+    if kind == TaskKind.sequence:
+        return torch.tensor(float(weight.shape[0]))
+    return weight.sum().detach().float()

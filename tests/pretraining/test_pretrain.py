@@ -47,3 +47,20 @@ def test_resume_with_other_sessions_is_refused(tmp_path):
         run(tmp_path / "p", sessions(2), stop_after=1)
     with pytest.raises(CheckpointError, match="other pretraining sessions"):
         run(tmp_path / "p", sessions(3))
+
+
+def test_pretraining_runs_the_shared_loop_and_its_epoch_callbacks(tmp_path):
+    """Its epochs are the shared loop's (bench.training.loop.Trainer): the on_epoch_end callbacks
+    (experiment tracking) see each of them, a resumed run's from where it resumes."""
+    from bench.training.loop import on_epoch_end
+
+    data, seen = sessions(2), []
+    with on_epoch_end(seen.append), pytest.raises(Interrupted):
+        run(tmp_path / "p", data, stop_after=1)
+    with on_epoch_end(seen.append):
+        run(tmp_path / "p", data)
+    assert [e["epoch"] for e in seen] == [0, 1, 2, 3]
+    history = load_checkpoint(tmp_path / "p").training.history
+    assert [e["steps"] for e in seen] == [h["steps"] for h in history] and history[-1]["steps"] > history[0]["steps"] > 0
+    assert [e["train_loss"] for e in seen] == [h["train_loss"] for h in history]
+    assert all(e["lr"] > 0 for e in seen)
