@@ -2,6 +2,7 @@
 to the global batch's loss (every task kind), and two gloo processes running the shared loop's
 Trainer end with the weights of one process on the same global batches."""
 
+import json
 import socket
 
 import numpy as np
@@ -80,12 +81,13 @@ def _fit(parallel: DataParallel | None, epochs: int = 3):
     return losses, net.weight.detach().clone(), trainer.steps
 
 
-def _worker(rank: int, port: int, results) -> None:
+def _worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
         losses, weight, steps = _fit(DataParallel.of_world(lambda b: b["w"].sum()))
-        results[rank] = (losses, weight.tolist(), steps)  # plain values across processes
+        with open(f"{out}/rank{rank}.json", "w") as f:
+            json.dump([losses, weight.tolist(), steps], f)
     finally:
         dist.destroy_process_group()
 
@@ -97,12 +99,10 @@ def _free_port() -> int:
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
-def test_two_gloo_processes_take_the_steps_of_one_process():
+def test_two_gloo_processes_take_the_steps_of_one_process(tmp_path):
     one_losses, one_weight, one_steps = _fit(None)
-    with mp.Manager() as manager:
-        results = manager.dict()
-        mp.spawn(_worker, args=(_free_port(), results), nprocs=2, join=True)
-        (l0, w0, s0), (l1, w1, s1) = results[0], results[1]
+    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    (l0, w0, s0), (l1, w1, s1) = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert s0 == s1 == one_steps == 9  # ceil(20 / 8) global batches per epoch, 3 epochs
     assert l0 == l1  # both processes log the global batch's loss
     np.testing.assert_allclose(l0, one_losses, rtol=1e-5)
