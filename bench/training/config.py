@@ -14,6 +14,9 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(32, ge=1, le=65_536)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
+    optimizer: Literal["adamw", "lamb"] = Field(
+        "adamw", description="adamw, or lamb (per-tensor trust ratio; the POYO / POSSM authors' optimiser): "
+        "bench.training.optimizers")
     schedule: Literal["cosine", "flat_cosine", "constant"] = Field(
         "flat_cosine", description="flat_cosine: constant for the first half, cosine decay after (POSSM)"
     )

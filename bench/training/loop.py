@@ -1,7 +1,7 @@
 """The one training loop for torch decoders: seeded, device-aware, scheduled, early-stopped.
 
 Models supply their examples, a collate function and a loss; the loop owns the optimiser
-(AdamW: LAMB is not in torch, and AdamW is what single-session baselines use), the learning-rate
+(train.optimizer: AdamW, or LAMB for the recipes that use it, bench.training.optimizers), the learning-rate
 schedule, gradient clipping, validation after every epoch, early stopping with restoration of
 the best weights (never before ``min_epochs``; ``select_on_valid: false`` keeps the last weights),
 a wall-clock cap and the progress bar.
@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from bench.errors import BenchError
 from bench.training.config import TrainConfig
 from bench.training.distributed import DataParallel
+from bench.training.optimizers import make_optimizer
 
 
 @dataclass
@@ -146,7 +147,7 @@ class Trainer:
         groups = param_groups(parameters if parameters is not None else module.parameters())
         self.params = [p for g in groups for p in g["params"]]
         self.lr_scales = [g["lr_scale"] for g in groups]  # kept apart: a loaded optimiser state replaces the groups
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = make_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay)
         self.report = TrainReport(max_epochs=cfg.epochs)
         self.steps = 0
         self.first_loss: float | None = None  # the reference of the divergence check
