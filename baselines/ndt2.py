@@ -71,7 +71,10 @@ Training uses the shared loop on windows of the context length cut from the trai
 query of the window. Segments longer than the context (valid segments, classification trials)
 are cut into consecutive context-length tiles anchored at the segment end; each query is read
 from the tile that holds it, with the same rules as above (the last tile is exactly the window
-the stream uses at the segment end). Unit dropout is not used: the channel layout is fixed.
+the stream uses at the segment end). A suite's ``window_s`` on classification cuts each trial to
+the window ending at its readout (or at a random chunk after it: the shared
+:func:`bench.models.windows.query_windows`), not to tiles that mostly miss the readout. Unit dropout
+is not used: the channel layout is fixed.
 
 Initialisation: count embeddings at unit scale, GPT-2 residual scaling of the blocks' output
 projections and a zero head. With the defaults of the other decoders (lr 2e-3) the 6-layer model
@@ -309,6 +312,10 @@ class NDT2Decoder(SlidingWindowDecoder):
     embedding_prefixes = ("session_emb", "subject_emb")
     module: NDT2Net
     window_batch = 64  # windows per forward pass in offline predict
+    # classification 2: with a suite window_s, training windows anchored on each trial's readout
+    # (query_windows) instead of random tiles that mostly missed it; the default (whole trials)
+    # trains as before, regression unchanged
+    kind_versions = {"classification": 2}
 
     @property
     def bin_s(self) -> float:

@@ -28,7 +28,11 @@ epoch (always starting at 0, 0.5, 1.0 s into each trial, so the 125 ms latent gr
 the same phase of the data) POYO memorises the windows and does not transfer to the shifted
 windows that streaming presents: trained on 4 trials until its training loss was ~0.001, it scored
 R^2 1.000 on those windows and 0.033 on the streaming windows of the same trials; with random
-windows, 0.86 on the streaming windows after the same 100 epochs. The valid split is windowed too
+windows, 0.86 on the streaming windows after the same 100 epochs. On classification (one readout
+query at the trial end) random tiles would rarely hold the readout (about one trial in ten per
+epoch at 1 s windows), so there each trial's window ends at its readout, or with random windows at
+a random chunk after it, and reaches back ``context_s`` (:func:`bench.models.windows.query_windows`;
+at the trial end that is the window streaming reads): every trial is trained every epoch. The valid split is windowed too
 (a whole segment may be far longer than the context): in causal mode by
 :func:`bench.models.windows.trailing_windows` (windows ending every 0.25 s that score only their last 0.25 s of
 queries, so model selection sees near-causal predictions), in paper mode like the training
@@ -104,6 +108,9 @@ class POYODecoder(SlidingWindowDecoder):
 
     Params = POYOParams
     supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
+    # classification 2: training windows anchored on each trial's readout (query_windows), where
+    # random tiles mostly missed it; regression windows and outputs unchanged, so its records stay
+    kind_versions = {"classification": 2}
     embedding_prefixes = ("unit_emb", "session_emb")
     module: POYONet
     params: POYOParams

@@ -98,6 +98,8 @@ class Decoder:
     registry_name: ClassVar[str] = ""
     # bumped whenever a change alters its outputs: records made before become stale
     version: ClassVar[int] = 1
+    # a version per task kind (e.g. {"classification": 2}) where a change alters one kind only
+    kind_versions: ClassVar[dict[str, int]] = {}
 
     def __init__(self, params: ModelParams | None = None, seed: int = 0, device: str = "cpu"):
         self.params = params if params is not None else self.Params()

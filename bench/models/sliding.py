@@ -12,7 +12,9 @@ shorter window. This base owns that contract:
   ``stitches_windows`` the overlapping windows of :meth:`predict_stitched` (they see the future,
   so predict then deliberately differs from streaming);
 * training: windows of the training config, drawn afresh every epoch at a random chunk phase
-  when the model's ``random_windows`` parameter is set (:meth:`training_windows` chooses them).
+  when the model's ``random_windows`` parameter is set (:meth:`training_windows` chooses them);
+  on classification (one readout query per trial) windows anchored on the queries instead, so
+  that every trial is trained every epoch.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import torch
 
 from bench.models.base import SpikeChunk
 from bench.models.torch_decoder import Examples, TorchDecoder, pad_collate
-from bench.models.windows import stitch_mean, tiled_windows
-from bench.tasks.base import Segment
+from bench.models.windows import query_windows, stitch_mean, tiled_windows
+from bench.tasks.base import Segment, TaskKind
 from bench.training.config import TrainConfig
 
 
@@ -108,16 +110,22 @@ class SlidingWindowDecoder(TorchDecoder):
     # ---------------------------------------------------------------- training windows
     def training_windows(self, segments: Sequence[Segment], train: TrainConfig,
                          rng: np.random.Generator | None) -> list[Segment]:
-        """One epoch's training windows: the training config's, at a random chunk phase with
-        ``rng`` (whole segments without ``window_s``)."""
+        """One epoch's training windows (whole segments without ``window_s``). Regression (a query
+        every sample): the training config's tiles, at a random chunk phase with ``rng``.
+        Classification (one readout query per trial): one window per query chunk, ending at it or
+        with ``rng`` at a random chunk after it (:func:`query_windows`); tiles at a random phase
+        would hold a trial's readout only when one happens to reach the trial end."""
         if train.window_s is None:
             return list(segments)
+        if self.spec.kind == TaskKind.classification:
+            return query_windows(segments, train.window_s, self.chunk_s, rng)
         return tiled_windows(segments, train.window_s, train.window_step_s, self.chunk_s, rng)
 
     def training_examples(self, segments: Sequence[Segment], train: TrainConfig) -> Examples:
         """With ``random_windows`` and a training ``window_s``, windows drawn afresh every epoch
-        (the first of each segment at a random whole-chunk offset below the stride: the random
-        window sampling POYO is trained with); otherwise the same windows every epoch."""
+        (regression: the first of each segment at a random whole-chunk offset below the stride, the
+        random window sampling POYO is trained with; classification: each readout's window at a
+        random end after it); otherwise the same windows every epoch."""
         if train.window_s is None or not self.params.random_windows:
             return [self._example(w) for w in self.training_windows(segments, train, None)]
         rng = np.random.default_rng(self.seed + 1)

@@ -16,6 +16,8 @@ out of a segment by :func:`crop`, the one cutter; the samplers below only choose
   is covered (the POYO paper's evaluation windows, stitched by :func:`stitch_mean`).
 * :func:`sampler_bounds`: back-to-back windows at a random phase, as many per span as fit (the
   POSSM authors' training sampler).
+* :func:`query_windows`: one window per chunk that holds queries, ending at or after it (training
+  on tasks with one readout query per trial, which tiled windows would mostly miss).
 * :func:`streaming_windows`: for every chunk, the window a stream reads at that chunk's end.
 * :func:`trailing_windows`: streaming windows every stride that hold only their last stride of
   queries (near-causal validation and training).
@@ -125,6 +127,37 @@ def tiled_windows(segments: Sequence[Segment], window_s: float, step_s: float | 
             win = crop(seg, start, end)
             if keep_empty or win.query_times.size:
                 out.append(win)
+    return out
+
+
+def query_windows(segments: Sequence[Segment], window_s: float, chunk_s: float,
+                  rng: np.random.Generator | None = None) -> list[Segment]:
+    """Training windows anchored on the queries, for segments with sparse queries (classification:
+    one readout query at the trial end). Tiled windows at a random phase hold such a query only
+    when one happens to reach the segment end (about one trial in ten per epoch at 1 s windows on
+    2 s trials), so the model would barely train; here every chunk holding queries gets one window
+    per call that holds it.
+
+    The window ends at that chunk's end, or with ``rng`` at a random chunk end after it, at most
+    ``window_s`` later (the chunk stays inside) and not past the segment end; it reaches back
+    ``window_s``, clipped at the segment start as a fresh stream's window is. For a readout at the
+    trial end that is exactly the window streaming reads at the readout. Every query inside a
+    window is scored (:func:`crop`); anchors are found with crop's own edge comparisons, so each
+    window holds the queries it was drawn for."""
+    n_win = max(1, int(round(window_s / chunk_s)))
+    out = []
+    for seg in segments:
+        if seg.query_times.size == 0:
+            continue
+        edges = chunk_edges(seg.start, seg.end, chunk_s)
+        n = edges.size - 1
+        anchors = np.unique(np.clip(np.searchsorted(edges, seg.query_times, side="right") - 1, 0, n - 1))
+        for c in anchors.tolist():
+            i1 = c + 1
+            if rng is not None:
+                i1 += int(rng.integers(0, min(n_win, n - c)))
+            i0 = max(0, i1 - n_win)
+            out.append(crop(seg, float(edges[i0]), float(edges[i1])))
     return out
 
 

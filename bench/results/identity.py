@@ -38,11 +38,20 @@ def non_default(values: BaseModel | dict, defaults: dict[str, Any] | None = None
     return {k: v for k, v in sorted(values.items()) if k not in defaults or defaults[k] != v}
 
 
+def declared_version(cls: type, kind: str | None = None) -> int:
+    """``cls.version``, or for a model whose behaviour changed on one task kind only, its
+    ``kind_versions[kind]``: records of the other kinds, which would be remade identically,
+    keep their keys."""
+    per_kind = getattr(cls, "kind_versions", None) or {}
+    return int(per_kind.get(kind, getattr(cls, "version", 1)))
+
+
 def component(name: str, cls: type, params: dict[str, Any],
-              provider: tuple[str, str | None] | None = None) -> dict[str, Any]:
+              provider: tuple[str, str | None] | None = None, kind: str | None = None) -> dict[str, Any]:
     """Identity of a registered model / task / data source with its non-default parameters;
-    ``provider`` is the (package, version) of a plugin, None for this project's own components."""
-    out: dict[str, Any] = {"name": name, "version": int(getattr(cls, "version", 1))}
+    ``provider`` is the (package, version) of a plugin, None for this project's own components;
+    ``kind`` the task kind a model runs on (see :func:`declared_version`)."""
+    out: dict[str, Any] = {"name": name, "version": declared_version(cls, kind)}
     if provider is not None:
         out["package"], out["package_version"] = provider
     if params:

@@ -58,7 +58,7 @@ def run_identity(*, model: str, model_params: dict, train: dict, task: str, task
         run["latency"] = lat
     identity = {
         "model": component(model, model_cls, non_default(model_params, model_defaults(model)),
-                           registry.plugin_provider(model_cls)),
+                           registry.plugin_provider(model_cls), kind=task_cls.kind.value),
         "task": component(task, task_cls, non_default(task_params, field_defaults(task_cls.Params)),
                           registry.plugin_provider(task_cls)),
         "data": component(source, source_cls, non_default(source_params, field_defaults(source_cls.Params)),

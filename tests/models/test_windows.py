@@ -6,6 +6,7 @@ import pytest
 from bench.models.base import chunk_segment
 from bench.models.windows import (
     chunk_edges,
+    query_windows,
     stitch_mean,
     streaming_windows,
     tile_bounds,
@@ -147,3 +148,66 @@ def test_sampler_bounds_give_as_many_windows_as_fit_at_random_phases():
             phases.add(bounds[0][0])
         assert len(phases) > (1 if n >= 21 else 0)
     assert sampler_bounds(13, 20, rng) == [(0, 13)]  # shorter than a window: the whole span
+
+
+# ------------------------------------------------------------------ windows anchored on sparse queries
+def readout_segments(rec, n=12, seed=0):
+    """Trial-like segments of 1.2 .. 2.5 s on the grid, one readout query just before the end."""
+    rng = np.random.default_rng(seed)
+    out, t = [], 0.0
+    for _ in range(n):
+        d = CHUNK_S * int(rng.integers(24, 51))
+        out.append(toy_segment(rec, t, t + d, np.array([t + d - 1e-6])))
+        t += d + 0.5
+    return out
+
+
+@pytest.mark.parametrize("window_s", [0.5, 1.0, 3.0])
+def test_query_windows_end_at_the_readout_with_their_context_before(data, window_s):
+    segs = readout_segments(data.recording)
+    for rng in (None, np.random.default_rng(0)):
+        wins = query_windows(segs, window_s, CHUNK_S, rng)
+        assert len(wins) == len(segs)  # one window per trial, every call
+        for seg, w in zip(segs, wins):
+            assert w.end == seg.end and w.query_times.tolist() == seg.query_times.tolist()
+            assert w.start == pytest.approx(max(seg.start, seg.end - window_s), abs=1e-9)
+
+
+def test_tiled_windows_at_random_phases_miss_most_readouts(data):
+    """Why query_windows exists: random tiles hold a trial's end-of-trial readout only by chance."""
+    segs = readout_segments(data.recording, n=40)
+    rng = np.random.default_rng(0)
+    held = [len(tiled_windows(segs, 1.0, 0.5, CHUNK_S, rng)) for _ in range(5)]
+    assert max(held) < len(segs) / 2
+
+
+def test_query_windows_of_sparse_queries_end_at_or_after_each_at_random(data):
+    """Mid-segment queries: each query chunk gets one window that holds it, ending at a random chunk
+    at most a window after it, never past the segment end, clipped at the segment start."""
+    rec = data.recording
+    qt = np.array([0.31, 0.34, 1.52, 2.91, 3.98])  # 0.31 and 0.34 share a chunk: one window
+    seg = toy_segment(rec, 0.0, 4.0, qt)
+    rng = np.random.default_rng(1)
+    ends = []
+    for _ in range(30):
+        wins = query_windows([seg], 1.0, CHUNK_S, rng)
+        assert len(wins) == 4
+        for anchor, w in zip([0.31, 1.52, 2.91, 3.98], wins):
+            assert anchor in w.query_times.tolist() and w.query_times.max() < w.end
+            assert anchor < w.end <= min(seg.end, anchor + 1.0) + 1e-9
+            assert w.start == pytest.approx(max(0.0, w.end - 1.0), abs=1e-9)
+        ends.append([w.end for w in wins])
+    ends = np.array(ends)
+    assert all(np.unique(ends[:, i]).size > 5 for i in range(3))  # random ends after the query...
+    assert np.allclose(ends[:, 3], 4.0)  # ...but never past the segment end
+    fixed = query_windows([seg], 1.0, CHUNK_S)  # without rng: ending at the query's chunk end
+    assert [w.end for w in fixed] == pytest.approx([0.35, 1.55, 2.95, 4.0])
+
+
+def test_query_windows_take_crops_side_of_a_query_on_a_chunk_edge(data):
+    """A query on (or a rounding away from) a chunk edge is anchored where crop puts it, so it is held."""
+    edges = chunk_edges(0.0, 2.0, CHUNK_S)
+    qt = np.array([edges[7], np.nextafter(edges[13], 0.0), edges[20]])
+    seg = toy_segment(data.recording, 0.0, 2.0, qt)
+    for w in query_windows([seg], CHUNK_S, CHUNK_S):  # one-chunk windows: no slack either side
+        assert w.query_times.size == 1
