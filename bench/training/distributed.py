@@ -49,14 +49,22 @@ class DataParallel:
         rank, size = world()
         return cls(rank, size, normaliser) if size > 1 else None
 
-    def shard(self, indices: np.ndarray) -> np.ndarray:
-        """This process's examples of a global batch (every ``size``-th, from ``rank``)."""
-        return indices[self.rank :: self.size]
+    def shard(self, indices: np.ndarray) -> tuple[np.ndarray, bool]:
+        """This process's examples of a global batch (every ``size``-th, from ``rank``), and whether
+        they count. A global batch smaller than the world (the last of an epoch) leaves some
+        processes without an example; every process must still run forward and backward (DDP
+        all-reduces the gradients of all), so such a process takes the batch's first example with
+        no weight (``weigh(..., counts=False)``)."""
+        mine = indices[self.rank :: self.size]
+        return (mine, True) if len(mine) else (indices[:1], False)
 
-    def weigh(self, loss: torch.Tensor, batch: Any) -> tuple[torch.Tensor, float]:
+    def weigh(self, loss: torch.Tensor, batch: Any, counts: bool = True) -> tuple[torch.Tensor, float]:
         """(the loss to back-propagate here, the global batch's loss). The first is weighted so
-        that DDP's gradient average over processes is the gradient of the global batch's loss."""
+        that DDP's gradient average over processes is the gradient of the global batch's loss;
+        a batch that does not count (see ``shard``) weighs nothing."""
         share = self.normaliser(batch).detach().float().to(loss.device)
+        if not counts:
+            share = torch.zeros_like(share)
         total = share.clone()
         dist.all_reduce(total)
         loss = loss * (share / total.clamp_min(1e-8) * self.size)

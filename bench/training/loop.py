@@ -153,14 +153,15 @@ class Trainer:
         self.first_loss: float | None = None  # the reference of the divergence check
         self.t0 = time.perf_counter()
 
-    def step(self, batch: Any, epoch: int) -> float:
-        """One optimiser step on a collated batch (this process's share of it under DDP); returns
-        the batch's loss (the global batch's under DDP)."""
+    def step(self, batch: Any, epoch: int, counts: bool = True) -> float:
+        """One optimiser step on a collated batch (this process's share of it under DDP; one that
+        does not ``count`` only takes part in the gradient all-reduce); returns the batch's loss
+        (the global batch's under DDP)."""
         loss = self.loss_fn(batch)
         if self.parallel is None:
             batch_loss = float(loss.detach())
         else:
-            loss, batch_loss = self.parallel.weigh(loss, batch)
+            loss, batch_loss = self.parallel.weigh(loss, batch, counts)
         self.first_loss = batch_loss if self.first_loss is None else self.first_loss
         check_loss(batch_loss, self.first_loss, "training", epoch, self.cfg, self.desc)
         self.optimizer.zero_grad(set_to_none=True)
@@ -189,10 +190,10 @@ class Trainer:
         order = rng.permutation(len(epoch_examples))
         total = 0.0
         for b in range(n_batches):
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            idx, counts = order[b * cfg.batch_size : (b + 1) * cfg.batch_size], True
             if self.parallel is not None:
-                idx = self.parallel.shard(idx)
-            total += self.step(to_device(collate([epoch_examples[i] for i in idx]), self.device), epoch)
+                idx, counts = self.parallel.shard(idx)
+            total += self.step(to_device(collate([epoch_examples[i] for i in idx]), self.device), epoch, counts)
         self.module.eval()
         with torch.no_grad():
             v = float(self.valid_loss())

@@ -52,12 +52,14 @@ def test_a_single_process_has_no_data_parallel_split():
 
 
 # ------------------------------------------------------------------------ two gloo processes
+N_EXAMPLES = 17  # batches of 8, 8 and 1: the last global batch leaves the second process without an example
+
 def _problem():
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(20, 3, generator=gen)
+    x = torch.randn(N_EXAMPLES, 3, generator=gen)
     y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
-    w = torch.rand(20, generator=gen) * 2  # unequal example weights: a plain average of the shards' losses is wrong
-    return [{"x": x[i], "y": y[i], "w": w[i]} for i in range(20)], x, y
+    w = torch.rand(N_EXAMPLES, generator=gen) * 2  # unequal example weights: a plain average of the shards' losses is wrong
+    return [{"x": x[i], "y": y[i], "w": w[i]} for i in range(N_EXAMPLES)], x, y
 
 
 def _collate(items):
@@ -103,7 +105,7 @@ def test_two_gloo_processes_take_the_steps_of_one_process(tmp_path):
     one_losses, one_weight, one_steps = _fit(None)
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
     (l0, w0, s0), (l1, w1, s1) = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
-    assert s0 == s1 == one_steps == 9  # ceil(20 / 8) global batches per epoch, 3 epochs
+    assert s0 == s1 == one_steps == 9  # ceil(17 / 8) global batches per epoch, 3 epochs
     assert l0 == l1  # both processes log the global batch's loss
     np.testing.assert_allclose(l0, one_losses, rtol=1e-5)
     assert w0 == w1
