@@ -339,15 +339,14 @@ models:
 """
 
 
-def test_one_session_read_three_ways_scores_alike(tmp_path):
+def test_one_session_read_three_ways_scores_alike(tmp_path, capsys, monkeypatch):
     """The simulator's session, its torch_brain-layout copy and its NWB copy through one suite: the folder
     scores exactly as the simulator (same splits and phases); NWB close (its reach period is the whole trial)."""
     import json
-    import subprocess
-    import sys
 
     import pandas as pd
 
+    from bench.cli import main
     from bench.data.simulators.nhp import SimulatorParams, session_specs, simulate_session
     from tests.conftest import ROOT
 
@@ -356,10 +355,10 @@ def test_one_session_read_three_ways_scores_alike(tmp_path):
     _brainsets_copy(rec, tmp_path, "c_20161004_center_out_reaching")
     _nwb_copy(rec, tmp_path / "session.nwb")
     (tmp_path / "suite.yaml").write_text(SUITE % json.dumps(params))
-    cmd = [sys.executable, "-m", "bench", "run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "runs"),
-           "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+    monkeypatch.chdir(ROOT)  # `bench run` in-process (tests/test_cli.py covers the python -m bench entry point)
+    code = main(["run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"),
+                 "--no-progress"])
+    assert code == 0, capsys.readouterr().err[-3000:]
     r2 = pd.read_csv(tmp_path / "runs" / "summary.csv").set_index("dataset")["mean"]
     assert r2["simulator"] > 0.2
     assert r2["torch_brain_folder"] == pytest.approx(r2["simulator"], abs=1e-9)

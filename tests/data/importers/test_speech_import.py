@@ -119,16 +119,15 @@ def test_mismatched_feature_widths(tmp_path):
     assert not any((tmp_path / "cache").rglob("*.h5")) if (tmp_path / "cache").exists() else True
 
 
-def test_suite_scores_imported_files(tmp_path):
+def test_suite_scores_imported_files(tmp_path, capsys, monkeypatch):
     """Both layouts through a suite: import, train a tiny speech GRU, report PER with its interval."""
-    import subprocess
-    import sys
-
     import pandas as pd
     import yaml
 
+    from bench.cli import main
     from tests.conftest import ROOT
 
+    monkeypatch.chdir(ROOT)
     (tmp_path / "mat").mkdir()
     write_mat(tmp_path / "mat" / "day1.mat")
     write_hdf5(tmp_path / "h5" / "s1")
@@ -143,10 +142,10 @@ def test_suite_scores_imported_files(tmp_path):
         "models": [{"name": "speech-gru", "params": {"hidden": 8, "layers": 1, "unfold_kernel": 2, "unfold_stride": 2}}],
     }
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
-    out = subprocess.run([sys.executable, "-m", "bench", "run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "res"),
-                          "--cache-dir", str(tmp_path / "cache"), "--no-progress"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+    # `bench run` in-process (tests/test_cli.py covers the python -m bench entry point)
+    code = main(["run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "res"),
+                 "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert code == 0, capsys.readouterr().err[-3000:]
     summary = pd.read_csv(tmp_path / "res" / "summary.csv")
     assert set(summary["dataset"]) == {"competition", "benchmark"}
     # one epoch leaves the model emitting phonemes on most frames: PER finite, above 0 (insertions can exceed 1)
