@@ -39,6 +39,22 @@ def _check_same_data(ck: Checkpoint, keys: list[str], where: Path) -> None:
             "delete it to pretrain afresh, or restore the suite's datasets.")
 
 
+# train settings of model selection and stopping, which a fixed pretraining budget has no use for
+NOT_FOR_PRETRAINING = ("patience", "min_epochs", "select_on_valid", "max_minutes")
+
+
+def check_pretraining_config(train: TrainConfig, model: str) -> None:
+    """Refuse train settings that pretraining would otherwise ignore without a word."""
+    given = [name for name in NOT_FOR_PRETRAINING if name in train.model_fields_set]
+    if given:
+        settings = ", ".join(f"train.{name} = {getattr(train, name)}" for name in given)
+        raise SuiteError(f"Pretraining '{model}': {settings} does not apply. Pretraining trains a fixed budget of "
+                         f"train.epochs ({train.epochs}) and keeps the last weights, with no early stopping, best-epoch "
+                         "selection or time cap, so that a killed run resumes to the weights of an uninterrupted one; "
+                         "remove these settings from the suite's train block (or the model's), and set train.epochs "
+                         "to the budget you want.")
+
+
 def new_decoder(model: str, params: BaseModel, seed: int, device: str) -> TorchDecoder:
     cls = registry.models.get(model)
     if not issubclass(cls, TorchDecoder) or "unit_emb" not in getattr(cls, "embedding_prefixes", ()):
@@ -51,6 +67,7 @@ def pretrain(model: str, params: BaseModel, sessions: Sequence[TaskData], train:
              seed: int, device: str, progress: bool, provenance: dict, checkpoint_every: int = 1,
              stop_after: int | None = None) -> tuple[TorchDecoder, dict]:
     """The model pretrained on ``sessions`` (all in one vocabulary) and its training report."""
+    check_pretraining_config(train, model)
     keys = [session_key(d.recording) for d in sessions]
     final, last = Path(stem), last_stem(stem)
     if paths(final)[1].is_file():

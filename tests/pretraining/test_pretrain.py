@@ -64,3 +64,15 @@ def test_pretraining_runs_the_shared_loop_and_its_epoch_callbacks(tmp_path):
     assert [e["steps"] for e in seen] == [h["steps"] for h in history] and history[-1]["steps"] > history[0]["steps"] > 0
     assert [e["train_loss"] for e in seen] == [h["train_loss"] for h in history]
     assert all(e["lr"] > 0 for e in seen)
+
+
+@pytest.mark.parametrize("setting", [{"max_minutes": 30.0}, {"patience": 3}, {"select_on_valid": False},
+                                     {"min_epochs": 2}])
+def test_selection_and_stopping_settings_are_refused_not_ignored(tmp_path, setting):
+    from bench.errors import SuiteError
+
+    name, value = next(iter(setting.items()))
+    with pytest.raises(SuiteError, match=rf"train\.{name} = {value} does not apply.*fixed budget of train\.epochs \(4\)"):
+        pretrain("possm-gru", tiny_model().params, sessions(1), TRAIN.model_copy(update=setting), tmp_path / "p",
+                 seed=0, device="cpu", progress=False, provenance={})
+    assert not list(tmp_path.iterdir())  # refused before anything was trained or written
