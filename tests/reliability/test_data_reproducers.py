@@ -230,22 +230,28 @@ def test_an_hdf5_pattern_escaping_its_folder_is_a_clean_suite_error(tmp_path):
     assert re.search(r"pattern '\.\./\.\./\.\./etc/\*' must be a relative glob inside the folder", text), text
 
 
-def test_bench_import_refuses_a_path_id_and_pickles_unless_its_runner_allows_them(tmp_path):
+def test_bench_import_refuses_a_path_id_and_pickles_unless_its_runner_allows_them(tmp_path, capsys, monkeypatch):
     """Through the command line: exit 2 with one paragraph and no traceback, nothing written; the
-    person running ``bench import`` (not the spec) allows unpickling with --allow-pickle."""
-    import subprocess
-    import sys
+    person running ``bench import`` (not the spec) allows unpickling with --allow-pickle. In-process
+    through ``bench.cli.main`` (tests/test_cli.py covers the ``python -m bench`` entry point)."""
+    import traceback
+    from types import SimpleNamespace
+
+    from bench.cli import main
 
     rng = np.random.default_rng(1)
     obj = np.empty(3, dtype=object)
     obj[:] = [rng.poisson(1.0, (2, n)) for n in (5, 7, 6)]
     np.savez(tmp_path / "v.npz", trial_counts=obj, labels=[0, 1, 0])
     spec = tmp_path / "spec.yaml"
-    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
 
-    def bench_import(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "bench", "import", str(spec), "--out", str(tmp_path / "out"), *extra],
-                              capture_output=True, text=True, cwd=root, timeout=120)
+    def bench_import(*extra: str) -> SimpleNamespace:
+        try:
+            code, tb = main(["import", str(spec), "--out", str(tmp_path / "out"), *extra]), ""
+        except Exception:  # what a user would see as a traceback
+            code, tb = 1, "Traceback (in-process)\n" + traceback.format_exc()
+        return SimpleNamespace(returncode=code, stderr=capsys.readouterr().err + tb)
 
     spec.write_text("path: v.npz\nbin_size_s: 0.02\nrecording_id: ../../escaped\n")
     bad = bench_import("--allow-pickle")
