@@ -12,21 +12,23 @@ from tests.pretraining.helpers import sessions, tiny_model
 TRAIN = TrainConfig(epochs=4, batch_size=8, lr=3e-3)
 
 
-def run(stem, data, stop_after=None, **params):
+def run(stem, data, stop_after=None, train=TRAIN, **params):
     model = tiny_model(**params)
-    return pretrain("possm-gru", model.params, data, TRAIN, stem, seed=0, device="cpu", progress=False,
+    return pretrain("possm-gru", model.params, data, train, stem, seed=0, device="cpu", progress=False,
                     provenance={"run_key": "k"}, stop_after=stop_after)
 
 
-@pytest.mark.parametrize("params", [{}, {"dropout": 0.2, "unit_dropout": True}])
-def test_killed_and_resumed_run_ends_with_the_uninterrupted_weights(tmp_path, params):
+@pytest.mark.parametrize("params, optimizer", [({}, "adamw"), ({"dropout": 0.2, "unit_dropout": True}, "adamw"),
+                                               ({}, "lamb")])  # the shared loop's optimisers, moments resumed
+def test_killed_and_resumed_run_ends_with_the_uninterrupted_weights(tmp_path, params, optimizer):
     data = sessions(3)
-    whole, _ = run(tmp_path / "whole", data, **params)
+    train = TRAIN.model_copy(update={"optimizer": optimizer})
+    whole, _ = run(tmp_path / "whole", data, train=train, **params)
     with pytest.raises(Interrupted):
-        run(tmp_path / "cut", data, stop_after=2, **params)
+        run(tmp_path / "cut", data, stop_after=2, train=train, **params)
     assert paths(last_stem(tmp_path / "cut"))[1].is_file() and not paths(tmp_path / "cut")[1].exists()
     assert load_checkpoint(last_stem(tmp_path / "cut")).training.epoch == 2
-    resumed, report = run(tmp_path / "cut", data, **params)
+    resumed, report = run(tmp_path / "cut", data, train=train, **params)
     assert report["resumed_from_epoch"] == 2
     for (name, a), b in zip(whole.module.state_dict().items(), resumed.module.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
