@@ -66,9 +66,11 @@ def tiny_recording() -> Recording:
 
 @pytest.fixture
 def tiny_folder(tmp_path: Path) -> Path:
+    """Two 20-trial recordings (40 s each): dozens of suite tests train on them, so their length
+    multiplies through the whole test command."""
     folder = tmp_path / "tiny"
     for i in range(2):
-        save_recording(make_recording(seed=i, recording_id=f"tiny_{i}"), folder / f"tiny_{i}.h5")
+        save_recording(make_recording(n_trials=20, seed=i, recording_id=f"tiny_{i}"), folder / f"tiny_{i}.h5")
     return folder
 
 

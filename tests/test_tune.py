@@ -15,14 +15,12 @@ import yaml
 optuna = pytest.importorskip("optuna", reason="optuna is not installed (pip install -e '.[tune]')")
 
 from bench.cli import main  # noqa: E402
-from bench.data.storage import save_recording  # noqa: E402
 from bench.errors import BenchError, SuiteError  # noqa: E402
 from bench.results.records import load_records  # noqa: E402
 from bench.suite.loader import load_suite  # noqa: E402
 from bench.suite.schedule import run_suite  # noqa: E402
 from bench.tasks.base import TaskData  # noqa: E402
 from bench.tune import search_space, tune  # noqa: E402
-from tests.conftest import make_recording  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUITE = """
@@ -42,16 +40,6 @@ tune:
     gru: SPACE
 """
 SPACE = "{hidden: {int: [4, 24]}, lr: {loguniform: [1.0e-4, 3.0e-2]}}"
-
-
-@pytest.fixture
-def tiny_folder(tmp_path):
-    """The conftest's two tiny recordings at half length (20 trials each): a study trains a model per
-    trial, so the data size multiplies through every test here."""
-    folder = tmp_path / "tiny"
-    for i in range(2):
-        save_recording(make_recording(n_trials=20, seed=i, recording_id=f"tiny_{i}"), folder / f"tiny_{i}.h5")
-    return folder
 
 
 def write_suite(tmp_path, folder, space=SPACE) -> str:
