@@ -18,9 +18,9 @@ models:
   - {name: pca-knn, params: {k: 3}}
   - {name: wiener, params: {n_lags: 29}}
   - {name: gru, params: {hidden: 16, embed_dim: 8}}
-  - {name: possm-gru}
-  - {name: poyo-ss}
-  - {name: ndt2}
+  - {name: possm-gru, params: {dim: 16, dim_head: 8, hidden: 16, enc_heads: 1, dec_heads: 1}}
+  - {name: poyo-ss, params: {dim: 16, depth: 1, dim_head: 8, cross_heads: 1, self_heads: 2, latents_per_step: 2, ff_mult: 1}}
+  - {name: ndt2, params: {dim: 16, heads: 2, layers: 1, decoder_layers: 1, ffn_dim: 16, patch_size: 8}}
 """
 
 
