@@ -2,6 +2,7 @@
 records made before tracking was on logged later, and an unusable store refused before any run."""
 
 import json
+import shutil
 
 import pytest
 
@@ -19,6 +20,22 @@ from tests.conftest import TINY_SUITE, write_suite  # noqa: E402
 @pytest.fixture
 def suite_file(tmp_path, tiny_folder):
     return write_suite(tmp_path, tiny_folder, TINY_SUITE.replace("\nname: tiny\n", "\nname: tracked\n"))
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """An empty local store with mlflow's tables made: a fresh SQLite store runs its schema
+    migrations first (seconds on 2 cores). The first test below starts from no store at all; the
+    others copy this one into their run folder, where bench finds it as a user's earlier store."""
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def _with_store(out, empty_store):
+    out.mkdir(parents=True)
+    shutil.copyfile(empty_store, out / "mlflow.db")
+    return out
 
 
 def _runs(out, experiment="tracked"):
@@ -85,10 +102,10 @@ def test_unreachable_uri_is_refused_before_any_run(tmp_path, suite_file, capsys)
     assert not records_dir(out).exists()
 
 
-def test_store_failing_mid_suite_keeps_records_and_next_run_logs_them(tmp_path, suite_file, monkeypatch):
+def test_store_failing_mid_suite_keeps_records_and_next_run_logs_them(tmp_path, suite_file, monkeypatch, empty_store):
     from mlflow.tracking import MlflowClient as Client
 
-    out = tmp_path / "run"
+    out = _with_store(tmp_path / "run", empty_store)
     real = Client.log_batch
     monkeypatch.setattr(Client, "log_batch", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("store went away")))
     logs = []
@@ -105,9 +122,9 @@ def test_store_failing_mid_suite_keeps_records_and_next_run_logs_them(tmp_path, 
     assert sorted(r.data.tags["bench.label"] for r in finished) == ["gru", "wiener"]
 
 
-def test_suite_field_turns_tracking_on_and_the_flag_off(tmp_path, suite_file):
+def test_suite_field_turns_tracking_on_and_the_flag_off(tmp_path, suite_file, empty_store):
     suite_file.write_text(suite_file.read_text() + "tracking: {experiment: my-exp}\n")
-    out = tmp_path / "run"
+    out = _with_store(tmp_path / "run", empty_store)
     run_suite(suite_file, out=out, progress=False, compare=False, only_models=["wiener"], log=lambda s: None)
     assert _runs(out, "my-exp")[1].keys() == {"run:wiener", "report:"}
     out2 = tmp_path / "run2"
