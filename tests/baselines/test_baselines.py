@@ -26,8 +26,8 @@ def test_wiener_selects_alpha_on_valid_and_decodes(data):
 
 def test_gru_trains_to_useful_r2(data):
     cls = registry.models.get("gru")
-    model = cls(cls.Params(hidden=64, embed_dim=32), seed=0)
-    model.fit([data], TrainConfig(epochs=40, batch_size=16, lr=3e-3), progress=False)
+    model = cls(cls.Params(hidden=32, embed_dim=16), seed=0)  # r2 0.69 in 15 epochs (64 wide, 40 epochs: 0.79, 4x longer)
+    model.fit([data], TrainConfig(epochs=15, batch_size=16, lr=1e-2), progress=False)
     test = data.segments("test")
     assert ReachingVelocity().score(test, model.predict(test))["r2"] > 0.5
 
