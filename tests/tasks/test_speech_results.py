@@ -18,7 +18,7 @@ def test_committed_speech_records_are_current_runs_of_the_suite():
     if not (RECORDS / "records").is_dir():
         pytest.skip("no committed speech records")
     stored = sort_records(plan_runs(load_suite(SUITE)), load_records(RECORDS))
-    assert not stored.stale, [r.name for r, _ in stored.stale]
+    assert not stored.stale, [(r.file_name, diffs) for r, diffs in stored.stale]  # which records, and what changed
     assert not stored.unplanned
     assert stored.current
     for record in stored.current:
