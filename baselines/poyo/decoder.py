@@ -32,7 +32,11 @@ windows, 0.86 on the streaming windows after the same 100 epochs. On classificat
 query at the trial end) random tiles would rarely hold the readout (about one trial in ten per
 epoch at 1 s windows), so there each trial's window ends at its readout, or with random windows at
 a random chunk after it, and reaches back ``context_s`` (:func:`bench.models.windows.query_windows`;
-at the trial end that is the window streaming reads): every trial is trained every epoch. The valid split is windowed too
+at the trial end that is the window streaming reads): every trial is trained every epoch. On
+simulated C-CO 2016 reach direction (2 sessions, 82 training trials each, 15 epochs, lr 5e-4,
+context 1.5 s, seed 0) test accuracy went from 0.130 / 0.087 to 0.304 / 0.087 (chance 0.125, GRU
+0.783 / 0.826): POYO-SS now fits every trial (train loss 0.8, was 2.0) but generalises weakly from so
+few labels; at 40 epochs it memorises them (train loss ~0, valid loss rising). The valid split is windowed too
 (a whole segment may be far longer than the context): in causal mode by
 :func:`bench.models.windows.trailing_windows` (windows ending every 0.25 s that score only their last 0.25 s of
 queries, so model selection sees near-causal predictions), in paper mode like the training
