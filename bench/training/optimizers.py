@@ -43,25 +43,16 @@ class Lamb(torch.optim.Optimizer):
                     state["step"] = torch.zeros(p.shape[:1] if p.dim() == 2 else (), dtype=torch.float64, device=p.device)
                     state["exp_avg"] = torch.zeros_like(p)
                     state["exp_avg_sq"] = torch.zeros_like(p)
-                rows = None
-                if p.dim() == 2:  # rows without gradient (absent embedding rows) keep their state
-                    rows = grad.abs().sum(dim=1) > 0
-                    if bool(rows.all()):
-                        rows = None
+                rows = ...  # every entry; 2-D tables: only the rows that received a gradient
+                if p.dim() == 2:  # absent embedding rows keep their weights and moments
+                    touched = grad.abs().sum(dim=1) > 0
+                    if not bool(touched.all()):
+                        rows = touched
                 m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-                if rows is None:
-                    t += 1
-                    m.mul_(b1).add_(grad, alpha=1 - b1)
-                    v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-                    steps = t.unsqueeze(-1) if t.dim() else t
-                    update = (m / (1 - b1 ** steps).to(p.dtype)) / ((v / (1 - b2 ** steps).to(p.dtype)).sqrt() + group["eps"])
-                    update = update + group["weight_decay"] * p
-                    p.add_(update, alpha=-group["lr"] * _trust(p, update, group["max_trust"]))
-                    continue
                 t[rows] += 1
                 m[rows] = m[rows] * b1 + grad[rows] * (1 - b1)
                 v[rows] = v[rows] * b2 + grad[rows] ** 2 * (1 - b2)
-                steps = t[rows].unsqueeze(-1)
+                steps = t[rows].unsqueeze(-1) if p.dim() == 2 else t
                 update = (m[rows] / (1 - b1 ** steps).to(p.dtype)) / (
                     (v[rows] / (1 - b2 ** steps).to(p.dtype)).sqrt() + group["eps"])
                 update = update + group["weight_decay"] * p[rows]
