@@ -88,6 +88,25 @@ def runs_to_do(runs: list[PlannedRun], out: Path) -> list[PlannedRun]:
     return [r for r in runs if r.name not in done]
 
 
+def longest_first(todo: list[PlannedRun], suite: LoadedSuite) -> list[PlannedRun]:
+    """``todo`` in the order parallel workers should take it: the runs expected to take longest
+    first, so that no long run starts last while the other workers sit idle (a suite's wall time
+    is then close to its CPU time over the workers). The expected cost of a run is the mean
+    training + evaluation time of the committed leaderboard's records of the same label and
+    dataset (any seed or version); runs with no such record go first, in suite order."""
+    from bench.results.compare import leaderboard_dir
+
+    folder = leaderboard_dir(suite)
+    past: dict[tuple[str, str], list[float]] = {}
+    if folder is not None and folder.is_dir():
+        for rec in load_records(folder):
+            past.setdefault((rec.label, rec.dataset), []).append(rec.train_seconds + (rec.eval_seconds or 0.0))
+    def cost(run: PlannedRun) -> float:
+        seen = past.get((run.model.display, run.dataset.name))
+        return sum(seen) / len(seen) if seen else float("inf")
+    return sorted(todo, key=cost, reverse=True)  # stable: equal costs keep the suite's order
+
+
 def batches(todo: list[PlannedRun], together: bool) -> list[list[PlannedRun]]:
     """Runs in the order they execute: one at a time, or the runs of each dataset and seed together."""
     if not together:
@@ -114,11 +133,12 @@ def _execute_all(todo: list[PlannedRun], suite: LoadedSuite, out: Path, cache: D
     if on_ray and todo and not together:
         from bench.suite.ray_executor import run_on_ray
 
-        for record, curves in run_on_ray(_run_in_worker, [args(r) for r in todo], suite.spec.threads):
+        for record, curves in run_on_ray(_run_in_worker, [args(r) for r in longest_first(todo, suite)], suite.spec.threads):
             bar.update()
             tqdm.write(describe(record))
             on_record(record, curves)
     elif jobs > 1 and len(todo) > 1 and not together:
+        todo = longest_first(todo, suite)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_run_in_worker, *args(r)) for r in todo]
             for fut in as_completed(futures):
