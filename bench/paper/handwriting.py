@@ -1,7 +1,8 @@
 """The paper's handwriting table: character accuracy (%), mean ± SD over sessions, per decoder.
 
 Reads results/handwriting (single-session decoders) and, for the fine-tuned o-POSSM rows,
-handwriting records in results/transfer*/. One column per dataset found (the simulator, or a
+handwriting records in results/transfer*/ (one row per adaptation mode on all trials,
+``bench.paper.finetune_rows``: e.g. ``o-possm-gru-ft``). One column per dataset found (the simulator, or a
 user's imported Willett et al. sessions), beside the paper's figure for the mapped row.
 """
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from bench.paper.cells import (build_cells, cell_marks, folder_records, label_order, mark_notes, shown_rows,
                                transfer_records)
+from bench.paper.finetune_rows import adaptation_records, seen_marks
 from bench.paper.published import published
 from bench.paper.sections import SectionOutput, md_table, section
 
@@ -23,10 +25,11 @@ def render(results: Path) -> SectionOutput:
     pub = published().handwriting
     records, missing = folder_records(results, FOLDER)
     transfer, _ = transfer_records(results)
-    records = records + [r for r in transfer if r.task == TASK]
+    records = records + [r for r in adaptation_records(transfer) if r.task == TASK]
     if not records:
         return SectionOutput(f"_{missing}._\n\n" + _published_only(pub))
     cells = build_cells(records)
+    seen_marks(cells.values())
     datasets = list(dict.fromkeys(d for _, d in cells))
     paper_of = {r.label: r for r in pub.rows}
     labels = label_order(results, FOLDER, [lab for lab, _ in cells] + [r.label for r in pub.rows])

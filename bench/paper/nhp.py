@@ -1,8 +1,9 @@
 """The POSSM paper's NHP reaching table: models x (C-CO 2016, C-CO 2010, T-CO, T-RT, H-CO), R^2.
 
-Each harness cell (results/nhp, plus fine-tuned rows from results/transfer*/ on the same datasets)
-stands beside the paper's figure for the row it maps to (published.yaml: harness label -> paper
-row, harness dataset -> paper column).
+Each harness cell (results/nhp, plus fine-tuned rows from results/transfer*/ on the same datasets:
+one row per adaptation mode on all trials, ``bench.paper.finetune_rows``, e.g. ``o-possm-gru-ft``
+from suites/transfer_nhp.yaml) stands beside the paper's figure for the row it maps to
+(published.yaml: harness label -> paper row, harness dataset -> paper column).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from bench.paper.cells import (build_cells, cell_marks, folder_records, label_order, mark_notes, shown_rows,
                                transfer_records)
+from bench.paper.finetune_rows import adaptation_records, seen_marks
 from bench.paper.published import published
 from bench.paper.sections import SectionOutput, md_table, section
 from bench.results.stats import CI_METHOD, TEST_METHOD, paired_test
@@ -27,7 +29,8 @@ def render(results: Path) -> SectionOutput:
     datasets = [c.dataset for c in pub.columns]
     records, missing = folder_records(results, NHP_FOLDER)
     transfer, _ = transfer_records(results)
-    transfer = [r for r in transfer if r.dataset in datasets and r.metric == pub.metric and r.summary is not None]
+    transfer = [r for r in adaptation_records(transfer)
+                if r.dataset in datasets and r.metric == pub.metric and r.summary is not None]
     lines = [f"Harness datasets are the simulator presets named after the paper's columns: "
              + ", ".join(f"{c.paper} = `{c.dataset}`" for c in pub.columns) + ". " + pub.note + "\n"]
     if missing and not transfer:
@@ -35,6 +38,7 @@ def render(results: Path) -> SectionOutput:
     if missing:
         lines.append(f"_{missing}; only fine-tuned rows from results/transfer*/ are shown._\n")
     cells = build_cells(records + transfer)
+    seen_marks(cells.values())
     paper_of = {r.label: r for r in pub.rows}
     labels = label_order(results, NHP_FOLDER, [lab for lab, _ in cells] + [r.label for r in pub.rows])
     header = ["harness model", "paper row"] + [
@@ -52,8 +56,9 @@ def render(results: Path) -> SectionOutput:
                  "figure (paper: mean over the real sessions; source: "
                  f"{', '.join(sorted({r.source for r in pub.rows}))}, see Sources). Marks in brackets "
                  "(bench/results/flags.py): failed, untrained, INVALID stream, unconverged; and fewer seeds than the "
-                 "table's most. "
+                 "table's most; *seen in pretraining*: a fine-tuned row on sessions its pretraining data held. "
                  "'not run': no record of that model on that dataset.\n")
+    lines.extend(f"- **{r.paper}**: {r.note}\n" for r in pub.rows if r.note and r.label in labels)
     lines.append(mark_notes(cell_marks(cells.values())))
     lines.append(_against_reference(cells, labels, datasets, pub.columns))
     return SectionOutput("\n".join(lines))

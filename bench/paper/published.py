@@ -33,6 +33,7 @@ class NhpRow(_Schema):
     label: str
     values: list[float | None]
     source: str
+    note: str | None = None  # how the row's figures map to the columns, where it is not plain
 
 
 class Nhp(_Schema):

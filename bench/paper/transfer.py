@@ -9,7 +9,8 @@ protocols):
   ``points[j].metrics[record.metric]`` the test metric. At each x, the value is averaged over a
   session's seeds, then the mean and a 95 % t-interval are taken over sessions.
 - any other protocol whose records have a ``summary``: one row per label and dataset, mean ± SD
-  over sessions (``sessions[i].metrics[record.metric]``), with the usual marks. Those on the NHP
+  over sessions (``sessions[i].metrics[record.metric]``), with the usual marks; a ``finetune``
+  record gives one row per adaptation mode on all trials (``bench.paper.finetune_rows``). Those on the NHP
   datasets also appear as rows of the NHP table, those of the handwriting task in its table.
 
 Until such records exist the section says so.
@@ -25,6 +26,7 @@ import numpy as np
 from scipy import stats as sps
 
 from bench.paper.cells import build_cells, cell_marks, mark_notes, transfer_records
+from bench.paper.finetune_rows import adaptation_records, seen_marks
 from bench.paper.sections import SectionOutput, md_table, section
 
 FIGURE = "transfer_efficiency.png"
@@ -88,9 +90,10 @@ def render(results: Path) -> SectionOutput:
                             rows))
     else:
         out.append("_No efficiency records (protocol `efficiency`) yet._\n")
-    others = [r for r in records if r.protocol != "efficiency" and r.summary is not None]
+    others = [r for r in adaptation_records(records) if r.protocol != "efficiency" and r.summary is not None]
     if others:
         cells = build_cells(others)
+        seen_marks(cells.values())
         out.append(md_table(["model", "protocol", "dataset", "metric", "mean ± SD over sessions"],
                             [[f"`{c.label}`", ", ".join(sorted({r.protocol for r in c.records})), c.dataset, c.metric,
                               c.text()] for c in cells.values()]))

@@ -173,3 +173,39 @@ def test_published_file_is_validated(tmp_path: Path):
     bad.write_text(text.replace("[0.938]", "[0.938, 0.731, 0.819, 0.717, 0.693]").replace("source: secondary", "source: x"))
     with pytest.raises(DataError, match="sources"):
         load_published(bad)
+
+
+def _finetune(label: str, dataset: str, seed: int, per_session: dict, modes=("ft",), seen=(), sizes=("all",)):
+    """A finetune record as the protocol writes it: per session, one point per mode and size."""
+    sessions = []
+    for rid, by_mode in per_session.items():
+        points = [CurvePoint(setting={"mode": m, "train_trials": n, "n_train": 80}, metrics={"r2": by_mode[m] - 0.1 * i},
+                             fit={"best_epoch": 3, "epochs_run": 8, "stopped_early": True}, train_seconds=1.0)
+                  for i, n in enumerate(reversed(sizes)) for m in modes]
+        sessions.append(session(rid, by_mode[modes[0]], points=points))
+    rec = record(label, dataset, seed, sessions, protocol="finetune", suite="transfer_nhp")
+    return rec.model_copy(update={"scores": {"modes": list(modes), "seen_in_pretraining": list(seen)}})
+
+
+def test_finetuned_rows_per_mode_beside_the_published_pretrained_rows(nhp_results: Path):
+    write(nhp_results, "transfer_nhp",
+          _finetune("o-possm-gru", "c_co_2016", 0, {"c/a": {"ui": 0.70, "ft": 0.90}, "c/b": {"ui": 0.60, "ft": 0.80}},
+                    modes=("ui", "ft"), seen=("c/a", "c/b"), sizes=(8, "all")),
+          _finetune("poyo-mp-ft", "t_co", 0, {"t/a": {"ft": 0.75}}),
+          _finetune("poyo-mp-ft", "h_co", 0, {"h/a": {"ft": 0.65}}),
+          _finetune("o-possm-gru", "t_rt", 0, {"t/a": {"ft": 0.5}}, sizes=(8, 32)))  # no 'all': no table row
+    text, _ = render_paper(nhp_results)
+    nhp = text.split("## NHP reaching")[1].split("\n## ")[0]
+    ft = _row(nhp, "o-possm-gru-ft")  # label + mode; the all-trials points, not the 8-trial ones
+    assert "| o-POSSM-GRU (FT) |" in ft and "0.850 ± 0.071 [fewer seeds] [seen in pretraining] · paper —" in ft
+    assert "0.650 ± 0.071 [fewer seeds] [seen in pretraining] · paper —" in _row(nhp, "o-possm-gru-ui")
+    assert ft.split(" | ")[5] == "not run · paper —"  # t_rt: a size sweep without 'all' gives no cell
+    poyo = _row(nhp, "poyo-mp-ft")
+    assert "| POYO-mp + Finetune (POYO paper) |" in poyo and "not run · paper 0.971" in poyo
+    assert "0.750 ± 0.000 [fewer seeds] · paper 0.938" in poyo and "0.650 ± 0.000 [fewer seeds] · paper —" in poyo
+    assert "- *seen in pretraining* `o-possm-gru-ft` on c_co_2016: 2 of 2 session(s) (c/a, c/b)" in nhp
+    assert "- **o-POSSM-GRU (FT)**: the NHP table as transcribed here" in nhp  # how the published row maps
+    assert "- **POYO-mp + Finetune (POYO paper)**: POYO's Table 2" in nhp
+    # the reference comparison pairs the FT row with the GRU over (session, seed)
+    against = nhp.split("**Against the `gru`**")[1]
+    assert "(n = 2)" in _row(against, "o-possm-gru-ft")  # (c/a, seed 0) and (c/b, seed 0)
