@@ -44,6 +44,8 @@ class MLPNet(nn.Module):
 class MLPDecoder(BinnedMixin, TorchDecoder):
     Params = MLPParams
     supported_kinds = frozenset({TaskKind.regression, TaskKind.classification})
+    # classification 2: the network runs on the query bins only (one per trial, not all 30)
+    kind_versions = {"classification": 2}
 
     def build(self, sessions: Sequence[TaskData]) -> nn.Module:
         mean, std = self.setup_inputs(sessions)
@@ -56,8 +58,12 @@ class MLPDecoder(BinnedMixin, TorchDecoder):
         return {"feats": feats, "query_bin": query_bins(seg.start, seg.query_times, self.bin_s, feats.shape[0])}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        out = self.module(batch["feats"])  # per bin, then picked per query (queries outnumber bins)
-        return torch.gather(out, 1, batch["query_bin"].unsqueeze(-1).expand(-1, -1, out.shape[-1]))
+        feats, query_bin = batch["feats"], batch["query_bin"]
+        if query_bin.shape[1] < feats.shape[1]:  # few queries (a trial's readout): run only those bins
+            picked = torch.gather(feats, 1, query_bin.unsqueeze(-1).expand(-1, -1, feats.shape[-1]))
+            return self.module(picked)
+        out = self.module(feats)  # per bin, then picked per query (queries outnumber bins)
+        return torch.gather(out, 1, query_bin.unsqueeze(-1).expand(-1, -1, out.shape[-1]))
 
     def reset(self, recording) -> None:
         self._lags = LagBuffer(self.n_inputs, self.params.n_lags)
