@@ -6,7 +6,9 @@ new), and every existing row is kept bit for bit. Then:
 
 - **UI** (POYO's unit identification, POSSM's UI): everything is frozen except the *new* rows of
   the unit and session embedding tables. The old rows get no gradient, and weight decay is off
-  for this stage, so they do not move at all (tested).
+  for this stage, so they do not move at all (tested). With ``allow_seen``, a session that was in
+  the pretraining data (fine-tuned and tested on its own test split, which pretraining never
+  trained on) is adapted too: its rows are the pretrained ones, and UI trains those rows.
 - **FT**: UI for ``ui_epochs`` epochs, then every weight trains; the pretrained weights (all but
   the embedding tables) at ``pretrained_lr_scale`` times the learning rate.
 - **New head** (``new_head``, cross-task / cross-species, e.g. NHP reaching -> human handwriting):
@@ -64,19 +66,31 @@ def grow_vocabulary(decoder: TorchDecoder, data: Sequence[TaskData]) -> dict[str
     return before
 
 
-def _freeze_old_rows(module: nn.Module, before: dict[str, int]) -> list:
-    """Freeze every weight but the embedding tables; zero the gradient of their pretrained rows."""
+def adapted_rows(decoder: TorchDecoder, data: Sequence[TaskData]) -> dict[str, torch.Tensor]:
+    """The embedding rows UI trains: the unit and session rows of the sessions being adapted (after
+    :func:`grow_vocabulary`: the new rows, or a seen session's pretrained ones)."""
+    vocab = decoder.vocab
+    rows = {"unit_emb": np.concatenate([vocab.unit_index(d.recording) for d in data]),
+            "session_emb": np.array([vocab.session_index(d.recording) for d in data])}
+    return {name: torch.from_numpy(np.unique(r).astype(np.int64)) for name, r in rows.items()}
+
+
+def _freeze_old_rows(module: nn.Module, trained: dict[str, torch.Tensor]) -> list:
+    """Freeze every weight but the embedding tables; zero the gradient of their rows other than
+    ``trained`` (table name -> row indices)."""
     handles = []
     for p in module.parameters():
         p.requires_grad_(False)
     for name in EMBEDDINGS:
         weight = getattr(module, name).weight
         weight.requires_grad_(True)
-        n_old = before[name]
+        frozen = torch.ones(weight.shape[0], dtype=torch.bool)
+        frozen[trained[name]] = False
+        frozen = frozen.to(weight.device)
 
-        def keep_old(grad: torch.Tensor, n_old: int = n_old) -> torch.Tensor:
+        def keep_old(grad: torch.Tensor, frozen: torch.Tensor = frozen) -> torch.Tensor:
             grad = grad.clone()
-            grad[:n_old] = 0
+            grad[frozen] = 0
             return grad
 
         handles.append(weight.register_hook(keep_old))
@@ -86,15 +100,15 @@ def _freeze_old_rows(module: nn.Module, before: dict[str, int]) -> list:
 class AdaptLoop:
     """``TorchDecoder.train_loop_override`` for UI and FT (see the module docstring)."""
 
-    def __init__(self, before: dict[str, int], mode: Mode, ui_epochs: int, pretrained_lr_scale: float,
+    def __init__(self, trained: dict[str, torch.Tensor], mode: Mode, ui_epochs: int, pretrained_lr_scale: float,
                  new_head: bool = False):
-        self.before, self.mode, self.ui_epochs, self.lr_scale = before, mode, ui_epochs, pretrained_lr_scale
+        self.trained, self.mode, self.ui_epochs, self.lr_scale = trained, mode, ui_epochs, pretrained_lr_scale
         self.new = EMBEDDINGS + (("readout",) if new_head else ())  # modules trained at the full rate
 
     def __call__(self, module: nn.Module, examples, collate, loss_fn, valid_loss, cfg: TrainConfig, **kw) -> TrainReport:
         kw.pop("parameters", None)
         ui_epochs = cfg.epochs if self.mode == "ui" else min(self.ui_epochs, cfg.epochs)
-        handles = _freeze_old_rows(module, self.before)
+        handles = _freeze_old_rows(module, self.trained)
         fresh = [p for n in self.new[len(EMBEDDINGS):] for p in getattr(module, n).parameters()]
         for p in fresh:
             p.requires_grad_(True)
@@ -136,10 +150,12 @@ def replace_head(decoder: TorchDecoder, data: Sequence[TaskData]) -> None:
 
 
 def adapt(decoder: TorchDecoder, data: Sequence[TaskData], train: TrainConfig, mode: Mode, *, ui_epochs: int = 10,
-          pretrained_lr_scale: float = 1.0, new_head: bool = False, progress: bool = False) -> dict:
+          pretrained_lr_scale: float = 1.0, new_head: bool = False, progress: bool = False,
+          allow_seen: bool = False) -> dict:
     """Fine-tune the pretrained ``decoder`` on the new sessions ``data`` (UI or FT); its report.
     ``new_head``: a task with other outputs than the pretraining's gets a fresh readout, trained
-    with the new embedding rows in UI (otherwise such a task is refused)."""
+    with the new embedding rows in UI (otherwise such a task is refused). ``allow_seen``: sessions
+    of the pretraining data are adapted too (their pretrained rows train in UI); otherwise refused."""
     spec = data[0].spec
     head = (spec.kind, spec.dim, spec.blank) != (decoder.spec.kind, decoder.spec.dim, decoder.spec.blank)
     if head and not new_head:
@@ -150,14 +166,15 @@ def adapt(decoder: TorchDecoder, data: Sequence[TaskData], train: TrainConfig, m
         raise SuiteError(f"The pretrained '{decoder.registry_name}' streams {decoder.chunk_s * 1000:g} ms chunks, the "
                          f"fine-tuning dataset {data[0].chunk_s * 1000:g} ms; set the suite's chunk_ms to the pretraining's.")
     seen = [d.recording.recording_id for d in data if d.recording in decoder.vocab]
-    if seen:
+    if seen and not allow_seen:
         raise SuiteError(f"Session(s) {seen[:5]} were part of the pretraining data: fine-tuning and testing on them "
-                         "would score the pretraining itself. Fine-tune on held-out sessions only.")
-    before = grow_vocabulary(decoder, data)
+                         "would score the pretraining itself. Fine-tune on held-out sessions only, or set the finetune "
+                         "protocol's seen_sessions: allow to adapt them knowingly (their records say so).")
+    grow_vocabulary(decoder, data)
     if head:
         replace_head(decoder, data)
     decoder.setup_override = lambda sessions: None  # the network is the pretrained one, grown
-    decoder.train_loop_override = AdaptLoop(before, mode, ui_epochs, pretrained_lr_scale, head)
+    decoder.train_loop_override = AdaptLoop(adapted_rows(decoder, data), mode, ui_epochs, pretrained_lr_scale, head)
     try:
         return decoder.fit(list(data), train, progress=progress)
     finally:

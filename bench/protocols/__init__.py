@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from bench.suite.execute import DatasetCache
     from bench.suite.loader import LoadedSuite
     from bench.suite.plan import PlannedRun
+    from bench.suite.schema import ModelSpec
 
 # name -> module defining ``PROTOCOL`` (imported when first used: protocols import the runner)
 _MODULES = {
@@ -83,6 +84,9 @@ class Protocol:
     figures: Callable[[list["Record"], "LoadedSuite", "Path"], list["Path"]] | None = None
     # the options its tables read (protocol.report), checked by `bench validate`; None: not checked
     Report: type[ProtocolParams] | None = None
+    # its parameters as they enter the identity of one model's runs, given the suite (e.g. that
+    # model's named pretraining run, resolved to its key); None: the parameters as validated
+    identity_params: Callable[[BaseModel, "LoadedSuite", "ModelSpec"], dict] | None = None
 
 
 def protocol_names() -> list[str]:

@@ -3,9 +3,12 @@ from scratch, at several training-set sizes (data efficiency) and along the adap
 efficiency).
 
 Parameters (``protocol: {name: finetune, params: {...}}``): ``checkpoints`` maps a model *label*
-of the suite to the stem of a pretraining checkpoint (relative to the suite file; written by the
-``pretrain`` protocol as ``<run folder>/checkpoints/<record stem>``, whose name ends with the
-pretraining run's key). A model with a checkpoint runs every mode of ``modes`` (``ui``: unit
+of the suite to its pretraining checkpoint: either the pretraining suite's run,
+``{pretrain_suite: transfer_pretrain.yaml, label: o-possm-gru}`` (resolved to that run's key and
+checkpoint as the pretraining plans it, ``bench.protocols.pretrained_ref``: it follows a re-keyed
+pretraining), or a checkpoint stem (relative to the suite file; written by the ``pretrain``
+protocol as ``<run folder>/checkpoints/<record stem>``, whose name ends with the pretraining
+run's key). A model with a checkpoint runs every mode of ``modes`` (``ui``: unit
 identification; ``ft``: UI for ``ui_epochs`` epochs, then everything, pretrained weights at
 ``pretrained_lr_scale`` times the rate); a model without one trains from scratch (mode
 ``scratch``) on the same data. ``train_trials``: the training-set sizes, in training trials
@@ -13,6 +16,9 @@ identification; ``ft``: UI for ``ui_epochs`` epochs, then everything, pretrained
 is a random subset (seeded by the run's seed), smaller sets nested in larger ones; validation
 and test splits are the session's own, whole. ``eval_every`` > 0 also scores the test split every
 that many epochs of adaptation, with the gradient steps and seconds spent so far.
+``seen_sessions``: a session that was in the pretraining data is refused before anything trains
+(``refuse``, the default) or adapted and tested on its own test split (``allow``: POYO-mp's and
+o-POSSM's FT rows on datasets whose sessions were pretrained on; the record lists them).
 
 One record per model, dataset and seed. Fields a reader needs (``bench paper``): ``protocol:
 finetune``; each ``sessions[i].points[j]`` is one adaptation: ``setting`` = {``mode``,
@@ -20,7 +26,9 @@ finetune``; each ``sessions[i].points[j]`` is one adaptation: ``setting`` = {``m
 ``metrics`` (the task's test metrics, e.g. ``r2``), ``fit`` (epochs, best epoch), ``train_seconds``,
 ``scores.steps`` (gradient steps) and, with ``eval_every``, ``scores.curve`` = [{epoch, steps,
 seconds, <metric>}]. ``scores.pretrained`` of the record = {label's checkpoint, its pretraining
-run key, weights SHA-256}. The record's summary is its first mode at the largest size.
+run key, weights SHA-256, and the pretraining suite's
+reference where the suite names one}; ``scores.seen_in_pretraining``: the record's sessions that
+were in the pretraining data (empty: all held out). The record's summary is its first mode at the largest size.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from bench.metrics.regression import aggregate_sessions
 from bench.protocols import Protocol, ProtocolParams, RunContext
 from bench.protocols.common import new_model, run_device
 from bench.protocols.finetune_tables import figures, tables
+from bench.protocols.pretrained_ref import (PretrainedRun, identity_params, relative, require_checkpoint,
+                                            resolve)
 from bench.results.provenance import finish_provenance, provenance
 from bench.results.records import CurvePoint, Record, SessionResult, Summary
 from bench.suite.execute import make_record, streaming_diff
@@ -49,8 +59,9 @@ Mode = Literal["ui", "ft"]
 
 
 class FinetuneParams(ProtocolParams):
-    checkpoints: dict[str, str] = Field(default_factory=dict, description="model label -> pretraining checkpoint stem "
-                                        "(relative to the suite file)")
+    checkpoints: dict[str, str | PretrainedRun] = Field(
+        default_factory=dict, description="model label -> its pretraining checkpoint: {pretrain_suite, label} (the "
+        "pretraining suite's run) or a checkpoint stem (relative to the suite file)")
     modes: list[Mode] = Field(["ui", "ft"], min_length=1, description="adaptations of each checkpointed model")
     ui_epochs: int = Field(10, ge=0, le=100_000, description="ft: epochs of unit identification before unfreezing")
     pretrained_lr_scale: float = Field(1.0, gt=0, le=10, description="ft: learning-rate factor of the pretrained "
@@ -61,6 +72,10 @@ class FinetuneParams(ProtocolParams):
                            "handwriting after NHP reaching) gets a fresh readout; otherwise it is refused")
     eval_every: int = Field(0, ge=0, le=100_000, description="score the test split every k epochs of adaptation "
                             "(compute-efficiency curve); 0: at the end only")
+    seen_sessions: Literal["refuse", "allow"] = Field(
+        "refuse", description="a session that was in the pretraining data: refused before anything trains, or "
+        "adapted and tested on its test split (which pretraining never trained on), listed in the record's "
+        "scores.seen_in_pretraining")
 
     @field_validator("train_trials")
     @classmethod
@@ -80,32 +95,75 @@ def subset(data: TaskData, n: int | str, seed: int) -> TaskData:
 
 
 def checkpoint_path(ctx: RunContext, label: str) -> Path | None:
-    stem = ctx.params.checkpoints.get(label)
-    return None if stem is None else (ctx.suite.base_dir / stem).resolve()
+    value = ctx.params.checkpoints.get(label)
+    return None if value is None else resolve(value, ctx.suite, label).stem
 
 
-def check_checkpoints(runs: Sequence[PlannedRun], ctx: RunContext) -> dict[str, dict]:
-    """Every named checkpoint exists, is readable and fits its model, before anything trains."""
+def check_checkpoints(runs: Sequence[PlannedRun], ctx: RunContext) -> tuple[dict[str, dict], dict[tuple, list[str]]]:
+    """Every named checkpoint exists, is readable and fits its model, and no session it was
+    pretrained on is adapted unless the suite allows it, before anything trains. Returns each
+    label's checkpoint summary and, per (label, dataset), its sessions seen in pretraining."""
     from bench.pretraining.checkpoint import check_architecture, read_sidecar
 
-    labels = {m.display for m in ctx.suite.spec.models}
+    labels = {m.display for m in ctx.suite.spec.models} | _file_labels(ctx.suite)
     unknown = sorted(set(ctx.params.checkpoints) - labels)
     if unknown:
         raise SuiteError(f"Suite file {ctx.suite.path}: protocol.params.checkpoints names models {unknown}, which are "
                          f"not model labels of the suite ({', '.join(sorted(labels))}).")
-    info = {}
+    info, pretrained_on = {}, {}
     for run in runs:
-        stem = checkpoint_path(ctx, run.model.display)
-        if stem is None or run.model.display in info:
+        value = ctx.params.checkpoints.get(run.model.display)
+        if value is None or run.model.display in info:
             continue
+        resolved = resolve(value, ctx.suite, run.model.display)
+        require_checkpoint(value, resolved, ctx.suite, run.model.display)
+        stem = resolved.stem
         sidecar = read_sidecar(stem)
         check_architecture(sidecar, run.model.name, ctx.suite.model_params(run.model, run.dataset).model_dump(mode="json"),
                            f"Suite file {ctx.suite.path}: checkpoint of model '{run.model.display}' ({stem})")
-        info[run.model.display] = {"checkpoint": ctx.params.checkpoints[run.model.display],
-                                   "key": sidecar.get("provenance", {}).get("run_key"),
+        key = sidecar.get("provenance", {}).get("run_key")
+        if resolved.run_key is not None and key != resolved.run_key:
+            raise SuiteError(f"Suite file {ctx.suite.path}: the checkpoint {stem} of model '{run.model.display}' was "
+                             f"written by pretraining run key {key}, not by {resolved.run_key}, the run its suite plans "
+                             "now; the file was replaced or copied in by hand. Rerun the pretraining suite.")
+        info[run.model.display] = {"checkpoint": relative(stem, ctx.suite.base_dir), "key": key,
                                    "sha256": sidecar["weights"]["sha256"],
-                                   "pretraining_sessions": len(sidecar.get("data", []))}
-    return info
+                                   "pretraining_sessions": len(sidecar.get("data", [])),
+                                   **({"reference": value.model_dump(mode="json", exclude_none=True)}
+                                      if isinstance(value, PretrainedRun) else {})}
+        pretrained_on[run.model.display] = set(sidecar.get("data", []))
+    return info, _seen_sessions(runs, ctx, pretrained_on)
+
+
+def _file_labels(suite) -> set[str]:
+    """The model labels of the suite file, where a command's ``--models`` runs only some of them."""
+    if not (suite.overrides and "models" in suite.overrides):
+        return set()
+    from bench.suite.yaml_limits import read_yaml
+
+    models = (read_yaml(suite.path) or {}).get("models") or []
+    return {m.get("label") or m.get("name") for m in models if isinstance(m, dict)}
+
+
+def _seen_sessions(runs: Sequence[PlannedRun], ctx: RunContext, pretrained_on: dict[str, set]) -> dict[tuple, list[str]]:
+    """(label, dataset) -> the dataset's sessions its checkpoint was pretrained on, for every dataset
+    of the suite (not only these runs', which may be one: a suite that would adapt a seen session
+    is refused by its first run, before it trains)."""
+    from bench.models.tokens import session_key
+
+    seen = {}
+    for label, keys in pretrained_on.items():
+        for ds in ctx.suite.spec.datasets:
+            ids = sorted(rec.recording_id for rec in ctx.cache.recordings(ds) if session_key(rec) in keys)
+            seen[(label, ds.name)] = ids
+            if ids and ctx.params.seen_sessions == "refuse":
+                raise SuiteError(
+                    f"Suite file {ctx.suite.path}: dataset '{ds.name}' holds session(s) {ids[:5]} that the "
+                    f"pretrained model '{label}' was pretrained on; adapting and testing on them measures a model "
+                    "that has seen those sessions' training trials. Give held-out sessions (the dataset's sessions "
+                    "field), or set protocol.params.seen_sessions: allow to adapt them knowingly (their records list "
+                    "them under scores.seen_in_pretraining).")
+    return seen
 
 
 class _Progress:
@@ -152,12 +210,12 @@ def adapt_once(run: PlannedRun, ctx: RunContext, data: TaskData, mode: str, devi
         else:
             fit = adapt(model, [data], train, mode, ui_epochs=ctx.params.ui_epochs,
                         pretrained_lr_scale=ctx.params.pretrained_lr_scale, new_head=ctx.params.new_head,
-                        progress=ctx.progress)
+                        progress=ctx.progress, allow_seen=ctx.params.seen_sessions == "allow")
     return model, fit, watch
 
 
 def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:
-    pretrained = check_checkpoints(runs, ctx)
+    pretrained, seen = check_checkpoints(runs, ctx)
     for run in runs:
         device = run_device(run, ctx)
         started = provenance(device)
@@ -191,7 +249,9 @@ def execute(runs: Sequence[PlannedRun], ctx: RunContext) -> Iterator[Record]:
             run, ctx.suite, summary=Summary(**aggregate_sessions(values)), sessions=sessions,
             n_parameters=sessions[0].n_parameters, latency={}, streaming_max_abs_diff=stream_diff,
             train_seconds=float(sum(s.train_seconds for s in sessions)), eval_seconds=0.0,
-            scores={"modes": modes, **({"pretrained": pretrained[run.model.display]} if modes != ["scratch"] else {})},
+            scores={"modes": modes, **({"pretrained": pretrained[run.model.display],
+                                        "seen_in_pretraining": seen[(run.model.display, run.dataset.name)]}
+                                       if modes != ["scratch"] else {})},
             provenance=finish_provenance(started))
 
 
@@ -199,4 +259,4 @@ def _largest(sizes: list) -> int | str:
     return "all" if "all" in sizes else max(sizes)
 
 
-PROTOCOL = Protocol("finetune", FinetuneParams, execute, tables=tables, figures=figures)
+PROTOCOL = Protocol("finetune", FinetuneParams, execute, tables=tables, figures=figures, identity_params=identity_params)

@@ -78,13 +78,16 @@ def run_identity(*, model: str, model_params: dict, train: dict, task: str, task
 
 def plan_runs(suite: LoadedSuite) -> list[PlannedRun]:
     spec = suite.spec
-    protocol_params = suite.protocol_params().model_dump(mode="json")
+    protocol, params = get_protocol(spec.protocol.name), suite.protocol_params()
+    of_model = {m.display: protocol.identity_params(params, suite, m) if protocol.identity_params
+                else params.model_dump(mode="json") for m in spec.models}
     runs = []
     for ds in spec.datasets:
         task_spec = spec.task_for(ds)
         task_params = suite.task(ds).params.model_dump(mode="json")
         source_params = suite.source(ds).params.model_dump(mode="json")
         for m in spec.models:
+            protocol_params = of_model[m.display]
             config = {
                 "model": m.name,
                 "model_params": suite.model_params(m, ds).model_dump(mode="json"),
