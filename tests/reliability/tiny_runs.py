@@ -106,6 +106,11 @@ def tiny_suite(raw: dict, sizes: bool = True) -> dict:
             params["epochs"] = [_capped(e, 2) for e in params["epochs"]]
         if "rounds" in params:
             params["rounds"] = _capped(params["rounds"], 2)
+        for ref in (params.get("checkpoints") or {}).values() if isinstance(params.get("checkpoints"), dict) else ():
+            if isinstance(ref, dict):  # {pretrain_suite: FILE, run_folder: DIR}: relative to the suite file
+                for key in ("pretrain_suite", "run_folder"):
+                    if isinstance(ref.get(key), str):
+                        ref[key] = _anchored(ref[key])
         report = protocol.get("report") or {}
         if isinstance(report.get("reference"), str):
             report["reference"] = _anchored(report["reference"])
